@@ -1,0 +1,9 @@
+//! Phase-1 Bitcoin staking rules, byte-exact with the reference system.
+//!
+//! Everything that decides whether money moves lives here, so this crate is pure: no async, no
+//! I/O, no logging. Services and tools parse their inputs at the edge and call into it.
+
+pub mod keys;
+pub mod script;
+
+pub use bitcoin;
