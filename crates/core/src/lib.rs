@@ -3,7 +3,13 @@
 //! Everything that decides whether money moves lives here, so this crate is pure: no async, no
 //! I/O, no logging. Services and tools parse their inputs at the edge and call into it.
 
+pub mod builder;
 pub mod keys;
+pub mod psbt;
 pub mod script;
+pub mod signing;
+pub mod spend;
+pub mod unbonding;
+pub mod witness;
 
 pub use bitcoin;
