@@ -298,3 +298,48 @@ proptest! {
         });
     }
 }
+
+/// With a poll interval of a minute, only the ZMQ notification can deliver the block in time.
+#[cfg(feature = "zmq")]
+#[tokio::test]
+async fn a_zmq_hashblock_wakes_the_follower_long_before_the_next_poll() {
+    use zeromq::{PubSocket, Socket, SocketSend, ZmqMessage};
+
+    let mut publisher = PubSocket::new();
+    let endpoint = publisher.bind("tcp://127.0.0.1:0").await.unwrap();
+    let chain = Arc::new(Mutex::new(FakeChain::with_blocks(1)));
+    let url = serve_chain(Arc::clone(&chain)).await;
+    let client = RpcClient::new(RpcConfig::new(
+        url,
+        RpcAuth::UserPass {
+            user: "u".into(),
+            password: "p".into(),
+        },
+    ))
+    .unwrap();
+    let mut follower = TipFollower::new(
+        client,
+        FollowerConfig {
+            poll_interval: Duration::from_secs(60),
+            zmq_endpoint: Some(endpoint.to_string()),
+            start: StartPoint::FromHeight(0),
+        },
+    );
+    assert_eq!(take(&mut follower, 1).await, connected(&chain, 0..=0));
+
+    chain.lock().unwrap().mine(1);
+    let waiting = tokio::spawn(async move { follower.next().await });
+    // The subscription reaches the publisher asynchronously: publish until the follower wakes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !waiting.is_finished() && tokio::time::Instant::now() < deadline {
+        publisher.send(ZmqMessage::from("hashblock")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert!(
+        waiting.is_finished(),
+        "the follower did not wake on hashblock"
+    );
+    let event = waiting.await.unwrap().unwrap();
+    assert_eq!(vec![summary(&event)], connected(&chain, 1..=1));
+}
