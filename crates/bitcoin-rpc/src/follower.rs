@@ -34,6 +34,8 @@ pub enum StartPoint {
         hash: BlockHash,
     },
     /// Start with the active chain's block at this height (waiting until the chain has it).
+    /// The blocks below are the caller's base: should a reorg ever reach below this height,
+    /// they are reported `Disconnected` like any other block.
     FromHeight(u32),
 }
 

@@ -162,6 +162,24 @@ async fn a_tip_replaced_at_the_same_height_is_disconnected_then_its_rival_connec
 }
 
 #[tokio::test]
+async fn a_reorg_below_the_start_height_disconnects_the_base_blocks_too() {
+    let chain = Arc::new(Mutex::new(FakeChain::with_blocks(5)));
+    let mut follower = follower(&chain, StartPoint::FromHeight(3)).await;
+    take(&mut follower, 2).await;
+    let old: Vec<BlockHash> = chain.lock().unwrap().active.clone();
+
+    {
+        let mut chain = chain.lock().unwrap();
+        chain.truncate_to(1);
+        chain.mine(4);
+    }
+
+    let mut expected = vec![(false, 4, old[4]), (false, 3, old[3]), (false, 2, old[2])];
+    expected.extend(connected(&chain, 2..=5));
+    assert_eq!(take(&mut follower, 7).await, expected);
+}
+
+#[tokio::test]
 async fn resuming_after_a_block_that_was_reorged_away_disconnects_it_first() {
     let chain = Arc::new(Mutex::new(FakeChain::with_blocks(5)));
     let stale = chain.lock().unwrap().active[4];
