@@ -1,0 +1,36 @@
+//! Queue messages, transports and the outbox relay.
+//!
+//! * [`messages`]: the seven events, JSON byte-compatible with the reference queue client
+//!   (`staking-queue-client` v0.4.2+ shapes; v0.4.1 shapes decode too).
+//! * [`Transport`]: RabbitMQ ([`RabbitMqTransport`], the reference topology, persistent
+//!   confirmed publishes) or in-process ([`InProcessTransport`]), with one consumer contract
+//!   ([`MessageHandler`]): manual ack, delay-queue retries, unprocessable hand-off (spec §8.2).
+//! * [`outbox`]: the [`Outbox`] storage trait (implemented by `store`) and the [`Relay`] that
+//!   publishes committed events in order and marks them sent.
+
+mod backoff;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod in_process;
+pub mod messages;
+pub mod metrics;
+pub mod outbox;
+pub mod rabbitmq;
+pub mod transport;
+
+pub use config::{ConsumerConfig, QueueNaming, QueueType, RabbitMqConfig};
+pub use consumer::{Message, MessageHandler};
+pub use error::{DecodeError, EventsError, HandlerError};
+pub use in_process::InProcessTransport;
+pub use messages::{
+    ActiveStakingEvent, BtcInfoEvent, ConfirmedInfoEvent, Event, EventType, ExpiredStakingEvent,
+    ExpiredTxType, QueueName, StatsEvent, StatsState, UnbondingStakingEvent, WithdrawStakingEvent,
+    WithdrawTx,
+};
+pub use metrics::{ConsumeOutcome, EventsMetrics};
+pub use outbox::{
+    NewOutboxRow, Outbox, OutboxError, OutboxRow, Relay, RelayConfig, RelayError, RelayWaker,
+};
+pub use rabbitmq::RabbitMqTransport;
+pub use transport::{Publish, Transport};

@@ -1,0 +1,105 @@
+//! One interface over both transports.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ConsumerConfig;
+use crate::consumer::MessageHandler;
+use crate::error::EventsError;
+use crate::in_process::InProcessTransport;
+use crate::messages::{Event, QueueName};
+use crate::rabbitmq::RabbitMqTransport;
+
+/// Something that publishes a message body to a queue and returns once it is safely accepted
+/// (for RabbitMQ: after the broker's publisher confirm).
+pub trait Publish: Send + Sync {
+    /// Publishes `payload` to `queue`.
+    fn publish(
+        &self,
+        queue: QueueName,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send;
+}
+
+/// RabbitMQ in production, in-process for `stakingd devnet` and tests. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// The reference topology on a RabbitMQ broker.
+    RabbitMq(RabbitMqTransport),
+    /// Queues inside this process.
+    InProcess(InProcessTransport),
+}
+
+impl Transport {
+    /// Publishes `payload` to `queue`, waiting for the confirm.
+    pub async fn publish(&self, queue: QueueName, payload: &[u8]) -> Result<(), EventsError> {
+        match self {
+            Transport::RabbitMq(t) => t.publish(queue, payload).await,
+            Transport::InProcess(t) => t.publish(queue, payload).await,
+        }
+    }
+
+    /// Publishes an event to its queue (direct publishing; services that change state use the
+    /// outbox instead).
+    pub async fn publish_event(&self, event: &Event) -> Result<(), EventsError> {
+        self.publish(event.queue(), event.to_json().as_bytes())
+            .await
+    }
+
+    /// Consumes `queue` with `handler` until `shutdown` (spec §8.2 semantics on both
+    /// transports).
+    pub async fn consume<H: MessageHandler>(
+        &self,
+        queue: QueueName,
+        handler: Arc<H>,
+        config: ConsumerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<(), EventsError> {
+        match self {
+            Transport::RabbitMq(t) => t.consume(queue, handler, config, shutdown).await,
+            Transport::InProcess(t) => t.consume(queue, handler, config, shutdown).await,
+        }
+    }
+}
+
+impl Publish for Transport {
+    fn publish(
+        &self,
+        queue: QueueName,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send {
+        Transport::publish(self, queue, payload)
+    }
+}
+
+impl Publish for RabbitMqTransport {
+    fn publish(
+        &self,
+        queue: QueueName,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send {
+        RabbitMqTransport::publish(self, queue, payload)
+    }
+}
+
+impl Publish for InProcessTransport {
+    fn publish(
+        &self,
+        queue: QueueName,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send {
+        InProcessTransport::publish(self, queue, payload)
+    }
+}
+
+impl<P: Publish> Publish for Arc<P> {
+    fn publish(
+        &self,
+        queue: QueueName,
+        payload: &[u8],
+    ) -> impl Future<Output = Result<(), EventsError>> + Send {
+        P::publish(self, queue, payload)
+    }
+}
