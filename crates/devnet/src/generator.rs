@@ -1,0 +1,1 @@
+//! Chains of mainnet-sized blocks for the indexer's benchmarks (filled in below).
