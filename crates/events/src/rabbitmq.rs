@@ -96,7 +96,11 @@ impl RabbitMqTransport {
             uri: config.redacted_uri(),
             source,
         };
-        let connection = Connection::connect(&config.uri, ConnectionProperties::default())
+        // Named so operators (and tests) can tell our connections apart in `rabbitmqctl`.
+        let name = format!("stakingd-events {}", config.queue_prefix);
+        let properties =
+            ConnectionProperties::default().with_connection_name(name.trim_end().into());
+        let connection = Connection::connect(&config.uri, properties)
             .await
             .map_err(connect_error)?;
         let channel = connection.create_channel().await.map_err(connect_error)?;
@@ -165,6 +169,12 @@ impl RabbitMqTransport {
             }
         }
         result
+    }
+
+    /// Health check: succeeds when the publishing connection is open or can be reopened (the
+    /// reference API exits when a queue client is closed; we reconnect instead and report).
+    pub async fn ping(&self) -> Result<(), EventsError> {
+        self.publish_channel().await.map(drop)
     }
 
     /// Closes the publishing connection, if open.

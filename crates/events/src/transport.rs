@@ -48,6 +48,14 @@ impl Transport {
             .await
     }
 
+    /// Health check for `/health` endpoints: the broker is reachable (always true in-process).
+    pub async fn ping(&self) -> Result<(), EventsError> {
+        match self {
+            Transport::RabbitMq(t) => t.ping().await,
+            Transport::InProcess(_) => Ok(()),
+        }
+    }
+
     /// Consumes `queue` with `handler` until `shutdown` (spec §8.2 semantics on both
     /// transports).
     pub async fn consume<H: MessageHandler>(

@@ -254,6 +254,7 @@ async fn a_publish_to_a_vanished_queue_fails_and_the_next_publish_redeclares_it(
         .await
         .unwrap();
 
+    transport.ping().await.unwrap();
     let error = transport
         .publish(QueueName::BtcInfo, b"lost?")
         .await
@@ -285,4 +286,10 @@ async fn an_unreachable_broker_is_a_transient_connect_error_without_the_password
     assert!(matches!(error, EventsError::Connect { .. }), "{error}");
     assert!(error.is_transient());
     assert!(!error.to_string().contains("hunter2"), "{error}");
+    let unreachable = events::RabbitMqConfig::from_parts("guest", "x", "127.0.0.1:1");
+    let lazy = RabbitMqTransport::lazy(unreachable, EventsMetrics::new());
+    assert!(
+        lazy.ping().await.is_err(),
+        "ping reports an unreachable broker"
+    );
 }
