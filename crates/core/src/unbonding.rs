@@ -195,10 +195,10 @@ pub fn check_unbonding_on_chain(tx: &Transaction, known: &KnownStaking) -> Unbon
     if input.witness.nth(items - 2) != Some(known.unbonding_leaf().as_bytes()) {
         return UnbondingCheck::NotUnbonding(NotUnbonding::OtherLeaf);
     }
-    UnbondingCheck::Invalid(match check_rules_4_to_6(tx, input, output, known) {
-        Ok(()) => return UnbondingCheck::Valid,
-        Err(reason) => reason,
-    })
+    match check_rules_4_to_6(tx, input, output, known) {
+        Ok(()) => UnbondingCheck::Valid,
+        Err(reason) => UnbondingCheck::Invalid(reason),
+    }
 }
 
 fn check_rules_4_to_6(

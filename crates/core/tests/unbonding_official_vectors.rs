@@ -8,6 +8,7 @@
 )]
 
 use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{PublicKey, XOnlyPublicKey};
 use bitcoin::{Amount, OutPoint, Txid};
 use serde_json::Value;
@@ -137,5 +138,70 @@ fn canonical_unbonding_txs_match_the_official_vectors_and_appendix_b() {
                 i + 1
             );
         }
+    }
+}
+
+fn committee(file: &str, version: usize) -> (Vec<XOnlyPublicKey>, u32, u16, u64) {
+    let path = format!(
+        "{}/../../testdata/params/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let params: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = &params["versions"][version];
+    (
+        v["covenant_pks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(x_only)
+            .collect(),
+        num(&v["covenant_quorum"]) as u32,
+        num(&v["unbonding_time"]) as u16,
+        num(&v["unbonding_fee"]),
+    )
+}
+
+#[test]
+fn unbonding_outputs_for_the_real_committees_match_appendix_a() {
+    let staker: XOnlyPublicKey = "aff94eb65a2fe773a57c5bd54e62d8436a5467573565214028422b41bd43e29b"
+        .parse()
+        .unwrap();
+    let fp: XOnlyPublicKey = "c333bf065809ed12b162dc3c849f8cf65219125fdfde98770c2b285f04ff9960"
+        .parse()
+        .unwrap();
+    let cases = [
+        (
+            "bbn-test-4.global-params.json",
+            1,
+            50_000,
+            "5120942ab85318eb8be1394545b84eae9df0715ab3c8d168ed76f2e1dc264eaaa5d3",
+            40_000,
+        ),
+        (
+            "bbn-1.global-params.json",
+            0,
+            500_000,
+            "5120af8964471750a84d2adef85d0930ae1c03ac644bbb6ca50421fc7baaf0b7880b",
+            436_000,
+        ),
+    ];
+    for (file, version, value, pk_script, unbonding_value) in cases {
+        let (covenants, quorum, unbonding_time, fee) = committee(file, version);
+        let keys = StakingKeys::new(staker, vec![fp], covenants, quorum).unwrap();
+        let staking = StakingOutput::new(keys, 64000).unwrap();
+        let terms = UnbondingTerms {
+            unbonding_time,
+            unbonding_fee: Amount::from_sat(fee),
+        };
+        let outpoint = OutPoint::new(Txid::from_byte_array([0xab; 32]), 0);
+        let tx =
+            canonical_unbonding_tx(&staking, outpoint, Amount::from_sat(value), &terms).unwrap();
+        assert_eq!(
+            tx.output[0].script_pubkey.to_hex_string(),
+            pk_script,
+            "{file}"
+        );
+        assert_eq!(tx.output[0].value.to_sat(), unbonding_value, "{file}");
+        check_pre_signed(&tx).unwrap();
     }
 }
