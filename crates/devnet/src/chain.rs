@@ -290,6 +290,9 @@ impl ChainState {
             .entries
             .get(hash)
             .ok_or_else(|| BlockReject::with("block-not-found", hash.to_string()))?;
+        if entry.invalid {
+            return Err(BlockReject::with("duplicate-invalid", hash.to_string()));
+        }
         if entry.block.header.prev_blockhash != self.tip().hash {
             return Err(BlockReject::new("bad-prevblk"));
         }
@@ -308,7 +311,7 @@ impl ChainState {
                 if self.utxo.contains_key(&op) && !spent.contains(&op) {
                     return Err(BlockReject::with(
                         "bad-txns-BIP30",
-                        format!("tried to overwrite transaction {txid}"),
+                        "tried to overwrite transaction",
                     ));
                 }
             }

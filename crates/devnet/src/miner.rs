@@ -11,7 +11,11 @@ use bitcoin::{
 use crate::params;
 
 /// Builds and grinds a block at `height` on `prev` paying subsidy plus `fees` to `payout`.
+/// `extra_nonce` goes into the coinbase after the BIP34 height so that two blocks built on the
+/// same parent never share a coinbase txid (Core gets the same from its changing time and
+/// extra nonce).
 pub fn assemble(
+    extra_nonce: u64,
     prev: BlockHash,
     height: u32,
     time: u32,
@@ -21,7 +25,7 @@ pub fn assemble(
 ) -> Block {
     let script_sig = bitcoin::script::Builder::new()
         .push_int(i64::from(height))
-        .push_opcode(bitcoin::opcodes::OP_0)
+        .push_int(i64::try_from(extra_nonce & 0xffff_ffff).unwrap_or(0))
         .into_script();
     let coinbase = Transaction {
         version: transaction::Version::TWO,

@@ -38,6 +38,7 @@ pub struct NodeState {
     /// Unconfirmed transactions.
     pub mempool: Mempool,
     store: Option<BlockStore>,
+    extra_nonce: u64,
 }
 
 /// The devnet node. Cheap to share behind an `Arc`; every method takes `&self`.
@@ -60,11 +61,17 @@ impl Node {
     pub fn in_memory() -> Self {
         let faucet = Wallet::faucet();
         let chain = ChainState::new(faucet.script_pubkey().clone());
+        // Seeded from the clock so blocks mined after a restart differ from earlier ones too.
+        let extra_nonce = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos().into())
+            .unwrap_or(0);
         Self {
             state: Mutex::new(NodeState {
                 chain,
                 mempool: Mempool::default(),
                 store: None,
+                extra_nonce,
             }),
             faucet,
         }
@@ -206,7 +213,7 @@ impl Node {
         payout: &ScriptBuf,
         time: Option<u32>,
     ) -> Block {
-        let state = self.lock();
+        let mut state = self.lock();
         state.next_block(payout, Amount::ZERO, txs, time)
     }
 
@@ -350,27 +357,34 @@ impl Node {
 
 impl NodeState {
     fn next_block(
-        &self,
+        &mut self,
         payout: &ScriptBuf,
         fees: Amount,
         txs: Vec<Transaction>,
         time: Option<u32>,
     ) -> Block {
         let tip = self.chain.tip();
-        let mtp = self.chain.mtp(tip.height);
+        let (hash, height) = (tip.hash, tip.height);
+        let mtp = self.chain.mtp(height);
         let now = u32::try_from(unix_now()).unwrap_or(u32::MAX);
         let time = time.unwrap_or(now).max(mtp + 1);
-        miner::assemble(tip.hash, tip.height + 1, time, payout, fees, txs)
+        self.extra_nonce = self.extra_nonce.wrapping_add(1);
+        miner::assemble(self.extra_nonce, hash, height + 1, time, payout, fees, txs)
     }
 
     /// Validates and connects a block on the tip, stores it, updates the mempool.
     fn connect_new(&mut self, block: Block) -> Result<BlockHash, BlockReject> {
         let txs = block.txdata.clone();
         let now = u32::try_from(unix_now()).unwrap_or(u32::MAX);
-        let hash = self.chain.accept_block(block.clone(), now)?;
-        if self.chain.is_active(&hash) {
-            return Err(BlockReject::new("duplicate"));
+        if let Some(known) = self.chain.entry(&block.block_hash()) {
+            let reason = if known.invalid {
+                "duplicate-invalid"
+            } else {
+                "duplicate"
+            };
+            return Err(BlockReject::new(reason));
         }
+        let hash = self.chain.accept_block(block.clone(), now)?;
         let mempool = &self.mempool;
         self.chain
             .connect_tip(&hash, &|w| mempool.contains_wtxid(w))
