@@ -5,10 +5,14 @@
 
 pub mod builder;
 pub mod keys;
+pub mod op_return;
+pub mod params;
+pub mod presets;
 pub mod psbt;
 pub mod script;
 pub mod signing;
 pub mod spend;
+pub mod staking_tx;
 pub mod unbonding;
 pub mod witness;
 
