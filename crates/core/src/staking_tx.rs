@@ -12,13 +12,13 @@ use bitcoin::consensus::encode::{self, Decodable};
 use bitcoin::opcodes::all::{OP_CHECKSIGVERIFY, OP_CSV};
 use bitcoin::script::Builder;
 use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::taproot::TaprootBuilder;
+use bitcoin::taproot::{LeafVersion, TapLeafHash, TapNodeHash, TapTweakHash};
 use bitcoin::{Amount, ScriptBuf, Transaction, TxIn, TxOut};
 
 use crate::keys::{nums_key, SECP};
 use crate::op_return::{payload_tag_and_version, v0_payload, OpReturnError, V0OpReturn};
 use crate::params::{BlockHeight, GlobalParams, ParamsVersion, Tag};
-use crate::script::{slashing_script, unbonding_script, ScriptError, StakingKeys, StakingOutput};
+use crate::script::{slashing_script, unbonding_script, ScriptError, StakingKeys};
 
 /// What a parsed staking tx says, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,10 +288,11 @@ pub fn parse_staking_tx(
     if !tx.output.iter().any(|o| o.script_pubkey.is_p2tr()) {
         return Err(NotStakingReason::NoStakingOutput);
     }
-    let expected = staking_script_pubkey(keys, op_return.staking_time)?;
+    let output_key = staking_output_key(&keys, op_return.staking_time)?;
     let mut staking: Option<(u32, Amount)> = None;
     for (i, out) in tx.output.iter().enumerate() {
-        if out.script_pubkey != expected {
+        let spk = out.script_pubkey.as_bytes();
+        if !out.script_pubkey.is_p2tr() || spk[2..] != output_key {
             continue;
         }
         if let Some((first, _)) = staking {
@@ -347,22 +348,18 @@ fn find_op_return(outputs: &[TxOut], tagged: u32) -> Result<(u32, V0OpReturn), N
     }
 }
 
-/// The staking pkScript for `keys` and `staking_time`. A staking time of 0 is not rejected: the
-/// reference builds `OP_0 OP_CSV` and then finds the tx *invalid* (below the minimum time), so
-/// the verdict must be the same here.
-fn staking_script_pubkey(
-    keys: StakingKeys,
-    staking_time: u16,
-) -> Result<ScriptBuf, NotStakingReason> {
-    if staking_time > 0 {
-        return StakingOutput::new(keys, staking_time)
-            .map(|o| o.script_pubkey().clone())
-            .map_err(NotStakingReason::InvalidKeys);
-    }
+/// The x-only output key of the staking output for `keys` and `staking_time`.
+///
+/// Computed directly (three leaf hashes, two branches, one tweak) rather than through
+/// [`StakingOutput`], which also prepares control blocks: the indexer does this for every
+/// tagged transaction, and the tests check both give the same key. A staking time of 0 is not
+/// rejected: the reference builds `OP_0 OP_CSV` and then finds the tx *invalid* (below the
+/// minimum time), so the verdict must be the same here.
+fn staking_output_key(keys: &StakingKeys, staking_time: u16) -> Result<[u8; 32], NotStakingReason> {
     let timelock = Builder::new()
         .push_x_only_key(&keys.staker)
         .push_opcode(OP_CHECKSIGVERIFY)
-        .push_int(0)
+        .push_int(i64::from(staking_time))
         .push_opcode(OP_CSV)
         .into_script();
     let unbonding = unbonding_script(&keys.staker, &keys.covenants, keys.quorum)
@@ -374,17 +371,19 @@ fn staking_script_pubkey(
         keys.quorum,
     )
     .map_err(NotStakingReason::InvalidKeys)?;
-    let tree = TaprootBuilder::new()
-        .add_leaf(2, timelock)
-        .and_then(|b| b.add_leaf(2, unbonding))
-        .and_then(|b| b.add_leaf(1, slashing));
-    // The shape [2, 2, 1] is always a complete tree.
-    #[allow(clippy::expect_used, reason = "fixed, complete tree shape")]
-    let info = tree
-        .expect("valid tree shape")
-        .finalize(&SECP, nums_key())
-        .expect("complete tree");
-    Ok(ScriptBuf::new_p2tr_tweaked(info.output_key()))
+    let leaf =
+        |s: &ScriptBuf| TapNodeHash::from(TapLeafHash::from_script(s, LeafVersion::TapScript));
+    let root = TapNodeHash::from_node_hashes(
+        TapNodeHash::from_node_hashes(leaf(&timelock), leaf(&unbonding)),
+        leaf(&slashing),
+    );
+    let internal = nums_key();
+    let tweak = TapTweakHash::from_key_and_tweak(internal, Some(root)).to_scalar();
+    // A tweak that lands on infinity has negligible probability; no output can pay to it.
+    let (output_key, _) = internal
+        .add_tweak(&SECP, &tweak)
+        .map_err(|_| NotStakingReason::NoStakingOutput)?;
+    Ok(output_key.serialize())
 }
 
 /// Why bytes are not a transaction.
