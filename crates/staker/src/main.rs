@@ -17,7 +17,16 @@ use clap::{Parser, Subcommand};
 /// Params are given as a file in the reference `global-params.json` format or as a shipped
 /// preset: `bbn-test-4` (signet) or `bbn-1` (mainnet phase-1).
 #[derive(Debug, Parser)]
-#[command(name = "staker", version, propagate_version = true)]
+#[command(
+    name = "staker",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  \
+        staker params check bbn-1\n  \
+        staker tx staking-output --params bbn-1 --height 874088 --staker-pk <64 hex> \\\n      \
+        --fp-pk <64 hex> --staking-time 64000\n  \
+        staker --json tx inspect --params bbn-test-4 --height 200665 <TX_HEX>"
+)]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
