@@ -242,19 +242,17 @@ impl GlobalParams {
             .map_or(BlockHeight(0), |v| v.activation_height)
     }
 
-    /// The reference JSON format (both cap fields always present, zero when unused; keys as
-    /// 33-byte compressed hex).
+    /// The reference JSON format, as the reference marshals it: the unused cap field is
+    /// omitted (`omitempty`), keys are 33-byte compressed hex.
     pub fn to_json(&self) -> serde_json::Value {
         let versions: Vec<serde_json::Value> = self
             .versions
             .iter()
             .map(|v| {
                 let r = raw_of(v);
-                serde_json::json!({
+                let mut json = serde_json::json!({
                     "version": r.version,
                     "activation_height": r.activation_height,
-                    "staking_cap": r.staking_cap,
-                    "cap_height": r.cap_height,
                     "tag": r.tag,
                     "covenant_pks": r.covenant_pks,
                     "covenant_quorum": r.covenant_quorum,
@@ -265,7 +263,12 @@ impl GlobalParams {
                     "max_staking_time": r.max_staking_time,
                     "min_staking_time": r.min_staking_time,
                     "confirmation_depth": r.confirmation_depth,
-                })
+                });
+                match v.cap {
+                    StakingCap::Amount(a) => json["staking_cap"] = a.to_sat().into(),
+                    StakingCap::Height(h) => json["cap_height"] = h.0.into(),
+                }
+                json
             })
             .collect();
         serde_json::json!({ "versions": versions })
