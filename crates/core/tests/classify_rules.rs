@@ -1,13 +1,12 @@
 //! Classification rules on constructed transactions: every *not staking* and *invalid* reason,
-//! bounds (inclusive, checked in the reference's order), no output-position assumption, and
-//! property tests (build→classify round trips; arbitrary transactions never panic).
+//! bounds (inclusive, checked in the reference's order), no output-position assumption, bad
+//! transaction bytes. Property tests are in `classify_properties.rs`.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "test code: a panic is a failed test"
 )]
-use proptest::prelude::*;
 use staking_core::bitcoin::secp256k1::{PublicKey, SecretKey, XOnlyPublicKey};
 use staking_core::bitcoin::{
     absolute::LockTime, transaction::Version, Amount, OutPoint, ScriptBuf, Sequence, Transaction,
@@ -471,85 +470,4 @@ fn a_tx_without_inputs_is_read_in_the_legacy_serialization() {
     bytes.extend(serialize(&t.lock_time));
     assert_eq!(bytes[4..6], [0, 2]);
     assert_eq!(decode_transaction(&bytes).unwrap(), t);
-}
-
-fn key_strategy() -> impl Strategy<Value = SecretKey> {
-    any::<[u8; 32]>().prop_filter_map("valid secret key", |b| SecretKey::from_slice(&b).ok())
-}
-
-prop_compose! {
-    fn committee()(keys in proptest::collection::vec(key_strategy(), 1..=20))
-        (quorum in 1..=keys.len() as u32, keys in Just(keys)) -> (Vec<PublicKey>, u32) {
-        (keys.iter().map(|k| k.public_key(&SECP)).collect(), quorum)
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-    #[test]
-    fn a_built_staking_tx_classifies_back_to_its_fields(
-        staker in key_strategy(), fp in key_strategy(), (covenants, quorum) in committee(),
-        time in 1u16.., sat in 0u64..=21_000_000 * 100_000_000,
-        min_sat in 1u64..10_000_000, extra in 0u64..10_000_000, min_time in 1u16.., max_time in 1u16..,
-        changes_before in 0usize..3, changes_after in 0usize..3, op_first in any::<bool>(),
-    ) {
-        let mut v = version_with(covenants, quorum);
-        v.min_staking_amount = Amount::from_sat(min_sat);
-        v.max_staking_amount = Amount::from_sat(min_sat + extra);
-        v.min_staking_time = min_time.min(max_time);
-        v.max_staking_time = min_time.max(max_time);
-        let (staker, fp) = (staker.x_only_public_key(&SECP).0, fp.x_only_public_key(&SECP).0);
-        let Ok(keys) = v.staking_keys(staker, fp) else {
-            // Random keys collided: such a tx cannot be built; nothing to check.
-            return Ok(());
-        };
-        let staking = TxOut { value: Amount::from_sat(sat), script_pubkey: StakingOutput::new(keys, time).unwrap().script_pubkey().clone() };
-        let op = V0OpReturn { tag: v.tag, staker, finality_provider: fp, staking_time: time }.tx_out();
-        let mut outs: Vec<TxOut> = std::iter::repeat_with(change).take(changes_before).collect();
-        let (first, second) = if op_first { (op, staking) } else { (staking, op) };
-        outs.push(first);
-        outs.push(second);
-        outs.extend(std::iter::repeat_with(change).take(changes_after));
-        let staking_index = (changes_before + usize::from(op_first)) as u32;
-        let op_index = (changes_before + usize::from(!op_first)) as u32;
-        let expected = ParsedStaking {
-            params_version: 3, staking_output_index: staking_index, staking_value: Amount::from_sat(sat),
-            staker, finality_provider: fp, staking_time: time, op_return_index: op_index,
-        };
-        let class = classify_under(&tx(outs), &v);
-        let in_bounds = (v.min_staking_amount..=v.max_staking_amount).contains(&Amount::from_sat(sat))
-            && (v.min_staking_time..=v.max_staking_time).contains(&time);
-        match class {
-            StakingTxClass::Valid(s) => { prop_assert!(in_bounds); prop_assert_eq!(s, expected); }
-            StakingTxClass::Invalid { staking, .. } => { prop_assert!(!in_bounds); prop_assert_eq!(staking, expected); }
-            StakingTxClass::NotStaking(r) => prop_assert!(false, "not staking: {}", r),
-        }
-    }
-
-    #[test]
-    fn classifying_arbitrary_transactions_never_panics(
-        outputs in proptest::collection::vec(
-            prop_oneof![
-                proptest::collection::vec(any::<u8>(), 0..80).prop_map(ScriptBuf::from_bytes),
-                // Tagged, version 0, random keys and time: exercises the slow path.
-                proptest::collection::vec(any::<u8>(), 66).prop_map(|rest| {
-                    let mut b = vec![0x6a, 0x47, b't', b'e', b's', b't', 0];
-                    b.extend(rest);
-                    ScriptBuf::from_bytes(b)
-                }),
-                any::<[u8; 32]>().prop_map(|x| { let mut b = vec![0x51, 0x20]; b.extend(x); ScriptBuf::from_bytes(b) }),
-            ].prop_map(|script_pubkey| TxOut { value: Amount::from_sat(60_000), script_pubkey }),
-            0..6),
-    ) {
-        let v = version();
-        let _ = classify_under(&tx(outputs), &v);
-    }
-
-    #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        if let Ok(t) = decode_transaction(&bytes) {
-            let _ = classify_under(&t, &version());
-        }
-    }
 }
