@@ -70,6 +70,18 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.number() == number)
     }
 
+    /// Reads only the `event_type` of a message body, e.g. to replay a stored unprocessable
+    /// message to its queue without judging the rest of it (as the reference `--replay` does).
+    pub fn of_body(body: &[u8]) -> Result<EventType, DecodeError> {
+        let only: EventTypeOnly =
+            serde_json::from_slice(body).map_err(|source| DecodeError::Json {
+                queue: "(unknown)",
+                source,
+            })?;
+        EventType::from_number(only.event_type)
+            .ok_or(DecodeError::UnknownEventType(only.event_type))
+    }
+
     /// The queue that carries this event type.
     pub fn queue(self) -> QueueName {
         match self {
@@ -626,14 +638,7 @@ impl Event {
     /// Decodes a message whose queue is unknown (e.g. a stored unprocessable message being
     /// replayed) by its `event_type`, as the reference replay tool does.
     pub fn decode_by_event_type(body: &[u8]) -> Result<Event, DecodeError> {
-        let only: EventTypeOnly =
-            serde_json::from_slice(body).map_err(|source| DecodeError::Json {
-                queue: "(unknown)",
-                source,
-            })?;
-        let event_type = EventType::from_number(only.event_type)
-            .ok_or(DecodeError::UnknownEventType(only.event_type))?;
-        Event::decode(event_type.queue(), body)
+        Event::decode(EventType::of_body(body)?.queue(), body)
     }
 }
 

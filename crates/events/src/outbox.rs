@@ -84,6 +84,19 @@ impl<O: Outbox> Outbox for Arc<O> {
     }
 }
 
+impl<O: Outbox> Outbox for &O {
+    fn fetch_unsent(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, OutboxError>> + Send {
+        O::fetch_unsent(self, limit)
+    }
+
+    fn mark_sent(&self, ids: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send {
+        O::mark_sent(self, ids)
+    }
+}
+
 /// Why a relay pass stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {

@@ -100,9 +100,18 @@ impl RabbitMqTransport {
         let name = format!("stakingd-events {}", config.queue_prefix);
         let properties =
             ConnectionProperties::default().with_connection_name(name.trim_end().into());
-        let connection = Connection::connect(&config.uri, properties)
-            .await
-            .map_err(connect_error)?;
+        // Bounded, so a black-holed broker address cannot stall a publisher forever.
+        let connecting = Connection::connect(&config.uri, properties);
+        let connection = match tokio::time::timeout(config.publish_timeout, connecting).await {
+            Ok(connected) => connected.map_err(connect_error)?,
+            Err(_) => {
+                let timed_out = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", config.publish_timeout),
+                );
+                return Err(connect_error(lapin::Error::IOError(Arc::new(timed_out))));
+            }
+        };
         let channel = connection.create_channel().await.map_err(connect_error)?;
         for &queue in queues {
             declare_queue_topology(&channel, &self.inner.naming, config.queue_type, queue).await?;

@@ -375,6 +375,12 @@ fn decoding_by_event_type_finds_the_right_shape() {
     assert_eq!(decoded.event_type(), EventType::ExpiredStaking);
     let decoded = Event::decode_by_event_type(SPEC_WITHDRAW_EXAMPLE.as_bytes()).unwrap();
     assert_eq!(decoded.event_type(), EventType::WithdrawStaking);
+    let not_quite = br#"{"event_type":2,"staking_tx_hash_hex":"not hex"}"#;
+    assert_eq!(
+        EventType::of_body(not_quite).unwrap(),
+        EventType::UnbondingStaking
+    );
+    assert!(Event::decode_by_event_type(not_quite).is_err());
     let error = Event::decode_by_event_type(br#"{"event_type":9}"#).unwrap_err();
     assert_eq!(error.to_string(), "unknown event_type 9");
 }
