@@ -59,68 +59,10 @@ pub fn generate(node: &Node, config: GeneratorConfig) -> Result<Generated, Devne
         ScriptLeafOutput::new(nums, leaf).ok_or_else(|| DevnetError::Faucet("leaf".to_owned()))?;
     let spk = out.script_pubkey();
 
-    // Funding: coinbases to k1's key path, matured.
-    let coins_needed = config.txs_per_block * 2;
-    let per_coinbase = 4_000usize; // outputs per fan-out transaction
-    let fanouts = coins_needed.div_ceil(per_coinbase);
-    let start = node.tip().height;
-    node.mine_blocks(1, k1.script_pubkey())?;
-    let first_cb_height = start + 1;
-    node.mine_blocks(fanouts as u32 - 1, k1.script_pubkey())?;
-    node.mine_blocks(
-        params::COINBASE_MATURITY,
-        &Wallet::from_seed(b"devnet generator filler")
-            .script_pubkey()
-            .clone(),
-    )?;
-
-    // Fan-out: each mature coinbase into `per_coinbase` script-leaf outputs.
-    let mut pool: Vec<(OutPoint, TxOut)> = Vec::with_capacity(coins_needed);
-    let mut fan_txs = Vec::new();
-    {
-        let state = node.lock();
-        for i in 0..fanouts as u32 {
-            let Some(hash) = state.chain.hash_at(first_cb_height + i) else {
-                continue;
-            };
-            let Some(entry) = state.chain.entry(&hash) else {
-                continue;
-            };
-            let cb = &entry.block.txdata[0];
-            let prev = (
-                OutPoint {
-                    txid: cb.compute_txid(),
-                    vout: 0,
-                },
-                cb.output[0].clone(),
-            );
-            let each = (prev.1.value - Amount::from_sat(200_000)) / per_coinbase as u64;
-            let outputs = vec![
-                TxOut {
-                    value: each,
-                    script_pubkey: spk.clone()
-                };
-                per_coinbase
-            ];
-            fan_txs.push(k1.spend(&[prev], outputs, Sequence::MAX));
-        }
-    }
-    for tx in &fan_txs {
-        let txid = tx.compute_txid();
-        pool.extend(tx.output.iter().enumerate().map(|(v, o)| {
-            (
-                OutPoint {
-                    txid,
-                    vout: v as u32,
-                },
-                o.clone(),
-            )
-        }));
-    }
     let payout = Wallet::from_seed(b"devnet generator filler")
         .script_pubkey()
         .clone();
-    node.mine_block_with(fan_txs, &payout, None)?;
+    let mut pool = fund(node, &k1, &spk, config.txs_per_block * 2)?;
 
     let mut generated = Generated::default();
     for _ in 0..config.blocks {
@@ -168,6 +110,78 @@ pub fn generate(node: &Node, config: GeneratorConfig) -> Result<Generated, Devne
         generated.blocks.push(node.submit_block(block)?);
     }
     Ok(generated)
+}
+
+/// Creates `count` confirmed outputs paying `script_pubkey`: mines coinbases to `payer`, lets
+/// them mature, and splits them with fan-out transactions (up to 4,000 outputs each) mined five to a block. For benches and tests that need many independent coins.
+pub fn fund(
+    node: &Node,
+    payer: &Wallet,
+    script_pubkey: &bitcoin::ScriptBuf,
+    count: usize,
+) -> Result<Vec<(OutPoint, TxOut)>, DevnetError> {
+    let per_tx = 4_000usize;
+    let fanouts = count.div_ceil(per_tx).max(1);
+    let first = node.tip().height + 1;
+    node.mine_blocks(
+        u32::try_from(fanouts).unwrap_or(u32::MAX),
+        payer.script_pubkey(),
+    )?;
+    let filler = Wallet::from_seed(b"devnet generator filler")
+        .script_pubkey()
+        .clone();
+    node.mine_blocks(params::COINBASE_MATURITY, &filler)?;
+    let mut fan_txs = Vec::with_capacity(fanouts);
+    {
+        let state = node.lock();
+        let mut left = count;
+        for i in 0..fanouts as u32 {
+            let Some(entry) = state
+                .chain
+                .hash_at(first + i)
+                .and_then(|h| state.chain.entry(&h))
+            else {
+                continue;
+            };
+            let cb = &entry.block.txdata[0];
+            let prev = (
+                OutPoint {
+                    txid: cb.compute_txid(),
+                    vout: 0,
+                },
+                cb.output[0].clone(),
+            );
+            let n = left.min(per_tx);
+            left -= n;
+            let each = (prev.1.value - Amount::from_sat(200_000)) / n as u64;
+            let outputs = vec![
+                TxOut {
+                    value: each,
+                    script_pubkey: script_pubkey.clone()
+                };
+                n
+            ];
+            fan_txs.push(payer.spend(&[prev], outputs, Sequence::MAX));
+        }
+    }
+    let mut coins = Vec::with_capacity(count);
+    for tx in &fan_txs {
+        let txid = tx.compute_txid();
+        coins.extend(tx.output.iter().enumerate().map(|(v, o)| {
+            (
+                OutPoint {
+                    txid,
+                    vout: v as u32,
+                },
+                o.clone(),
+            )
+        }));
+    }
+    // Five fan-outs (≈3.4 MWU) fit in one block.
+    for chunk in fan_txs.chunks(5) {
+        node.mine_block_with(chunk.to_vec(), &filler, None)?;
+    }
+    Ok(coins)
 }
 
 /// The BIP341 NUMS point's x coordinate (the staking scripts' internal key).

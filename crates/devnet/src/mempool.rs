@@ -54,6 +54,9 @@ pub struct AcceptOptions {
     pub bypass_fee_checks: bool,
     /// Wall-clock time in Unix seconds.
     pub now: u64,
+    /// Refuse fees above this rate, in sat per 1000 vB (`maxfeerate`; `None` or 0: no cap).
+    /// Checked after the scripts, as Core checks it after a full test acceptance.
+    pub max_fee_rate: Option<u64>,
 }
 
 /// An accepted (or acceptable) transaction.
@@ -354,6 +357,11 @@ impl Mempool {
 
         let spent: Vec<TxOut> = coins.into_iter().map(|c| c.output).collect();
         checks::verify_scripts(&tx, &spent)?;
+        if let Some(rate) = opts.max_fee_rate.filter(|r| *r > 0) {
+            if fee > params::fee_for_vsize(rate, vsize) {
+                return Err(TxReject::new(RejectReason::MaxFeeExceeded));
+            }
+        }
 
         let accepted = Accepted {
             txid,

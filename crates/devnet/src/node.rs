@@ -153,6 +153,7 @@ impl Node {
             AcceptOptions {
                 test_only: false,
                 bypass_fee_checks: false,
+                max_fee_rate: None,
                 now: unix_now(),
             },
         )
@@ -168,6 +169,7 @@ impl Node {
             AcceptOptions {
                 test_only: true,
                 bypass_fee_checks: false,
+                max_fee_rate: None,
                 now: unix_now(),
             },
         )
@@ -274,25 +276,58 @@ impl Node {
             )));
         }
         let faucet_script = self.faucet.script_pubkey().clone();
-        let mut tries = 0;
-        let inputs = loop {
-            if let Some(inputs) = self.faucet_inputs(amount) {
-                break inputs;
+        for _attempt in 0..5 {
+            // Coin selection and acceptance under one lock: concurrent faucet calls never pick
+            // the same coins.
+            let paid = {
+                let mut guard = self.lock();
+                let state = &mut *guard;
+                match faucet_inputs(state, amount) {
+                    Some(inputs) => {
+                        let tx = self.faucet_payment(&inputs, script_pubkey, amount);
+                        let opts = AcceptOptions {
+                            test_only: false,
+                            bypass_fee_checks: false,
+                            max_fee_rate: None,
+                            now: unix_now(),
+                        };
+                        let accepted = state
+                            .mempool
+                            .accept(&state.chain, tx, opts)
+                            .map_err(|r| DevnetError::Faucet(format!("payment refused: {r}")))?;
+                        Some(accepted.txid)
+                    }
+                    None => None,
+                }
+            };
+            if let Some(txid) = paid {
+                if confirm {
+                    self.mine_blocks(1, &faucet_script)?;
+                }
+                return Ok(txid);
             }
-            tries += 1;
-            if tries > 4 {
-                return Err(DevnetError::Faucet(
-                    "no spendable faucet coins after mining".to_owned(),
-                ));
-            }
-            // A fresh chain: mine coinbases to the faucet and let one mature.
-            let mature_after = if self.tip().height < params::COINBASE_MATURITY {
+            // Too little: mine coinbases to the faucet (on a fresh chain, enough to mature one).
+            let blocks = if self.tip().height < params::COINBASE_MATURITY {
                 params::COINBASE_MATURITY + 1
             } else {
                 10
             };
-            self.mine_blocks(mature_after, &faucet_script)?;
-        };
+            self.mine_blocks(blocks, &faucet_script)?;
+        }
+        Err(DevnetError::Faucet(
+            "no spendable faucet coins after mining".to_owned(),
+        ))
+    }
+
+    /// The faucet's payment of `amount` to `script_pubkey` from `inputs`, change back to the
+    /// faucet, at `FAUCET_FEE_RATE`, signalling RBF.
+    fn faucet_payment(
+        &self,
+        inputs: &[(OutPoint, TxOut)],
+        script_pubkey: &ScriptBuf,
+        amount: Amount,
+    ) -> Transaction {
+        let faucet_script = self.faucet.script_pubkey().clone();
         let total: Amount = inputs.iter().map(|(_, o)| o.value).sum();
         let mut outputs = vec![
             TxOut {
@@ -306,7 +341,7 @@ impl Node {
         ];
         let draft = self
             .faucet
-            .spend(&inputs, outputs.clone(), Sequence::ENABLE_RBF_NO_LOCKTIME);
+            .spend(inputs, outputs.clone(), Sequence::ENABLE_RBF_NO_LOCKTIME);
         let fee = Amount::from_sat(draft.vsize() as u64 * FAUCET_FEE_RATE);
         let change = total.checked_sub(amount + fee).unwrap_or(Amount::ZERO);
         if change >= faucet_script.minimal_non_dust_custom(params::DUST_RELAY_FEE) {
@@ -314,45 +349,36 @@ impl Node {
         } else {
             outputs.pop();
         }
-        let tx = self
-            .faucet
-            .spend(&inputs, outputs, Sequence::ENABLE_RBF_NO_LOCKTIME);
-        let accepted = self
-            .submit_tx(tx)
-            .map_err(|r| DevnetError::Faucet(format!("payment refused: {r}")))?;
-        if confirm {
-            self.mine_blocks(1, &faucet_script)?;
-        }
-        Ok(accepted.txid)
+        self.faucet
+            .spend(inputs, outputs, Sequence::ENABLE_RBF_NO_LOCKTIME)
     }
+}
 
-    /// Mature faucet coins not spent in the mempool covering `amount` plus a generous fee.
-    fn faucet_inputs(&self, amount: Amount) -> Option<Vec<(OutPoint, TxOut)>> {
-        let state = self.lock();
-        let spend_height = state.chain.height() + 1;
-        let mut coins: Vec<(OutPoint, TxOut, u32)> = state
-            .chain
-            .watched_coins()
-            .filter(|(op, c)| {
-                (!c.is_coinbase || spend_height - c.height >= params::COINBASE_MATURITY)
-                    && state.mempool.spender(op).is_none()
-            })
-            .map(|(op, c)| (*op, c.output.clone(), c.height))
-            .collect();
-        // Largest first keeps transactions small; ties by outpoint for determinism.
-        coins.sort_by(|a, b| b.1.value.cmp(&a.1.value).then(a.0.cmp(&b.0)));
-        let need = amount + Amount::from_sat(10_000);
-        let mut picked = Vec::new();
-        let mut sum = Amount::ZERO;
-        for (op, out, _) in coins {
-            if sum >= need || picked.len() >= 50 {
-                break;
-            }
-            sum += out.value;
-            picked.push((op, out));
+/// Mature faucet coins not spent in the mempool covering `amount` plus a generous fee.
+fn faucet_inputs(state: &NodeState, amount: Amount) -> Option<Vec<(OutPoint, TxOut)>> {
+    let spend_height = state.chain.height() + 1;
+    let mut coins: Vec<(OutPoint, TxOut, u32)> = state
+        .chain
+        .watched_coins()
+        .filter(|(op, c)| {
+            (!c.is_coinbase || spend_height - c.height >= params::COINBASE_MATURITY)
+                && state.mempool.spender(op).is_none()
+        })
+        .map(|(op, c)| (*op, c.output.clone(), c.height))
+        .collect();
+    // Largest first keeps transactions small; ties by outpoint for determinism.
+    coins.sort_by(|a, b| b.1.value.cmp(&a.1.value).then(a.0.cmp(&b.0)));
+    let need = amount + Amount::from_sat(10_000);
+    let mut picked = Vec::new();
+    let mut sum = Amount::ZERO;
+    for (op, out, _) in coins {
+        if sum >= need || picked.len() >= 50 {
+            break;
         }
-        (sum >= need).then_some(picked)
+        sum += out.value;
+        picked.push((op, out));
     }
+    (sum >= need).then_some(picked)
 }
 
 impl NodeState {
@@ -419,6 +445,7 @@ impl NodeState {
         let opts = AcceptOptions {
             test_only: false,
             bypass_fee_checks: true,
+            max_fee_rate: None,
             now,
         };
         for tx in reorg.disconnected_txs.into_iter().chain(old) {

@@ -358,3 +358,36 @@ async fn the_faucet_pays_from_mature_coinbases_and_confirms_by_default() {
         .unwrap_err();
     assert_eq!(err.code, -8);
 }
+
+#[tokio::test]
+async fn concurrent_faucet_calls_never_pick_the_same_coins() {
+    let d = common::start().await;
+    let addr = devnet::wallet::Wallet::from_seed(b"faucet crowd")
+        .address()
+        .to_string();
+    d.rpc.call("faucet", json!([addr, 0.1])).await; // matures the faucet's first coins
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let rpc = common::Rpc {
+            client: d.rpc.client.clone(),
+            url: d.rpc.url.clone(),
+            user: d.rpc.user.clone(),
+            password: d.rpc.password.clone(),
+        };
+        let addr = addr.clone();
+        set.spawn(async move { rpc.try_call("faucet", json!([addr, 0.01, false])).await });
+    }
+    let mut txids: Vec<String> = set
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().as_str().unwrap().to_owned())
+        .collect();
+    txids.sort();
+    txids.dedup();
+    assert_eq!(txids.len(), 8);
+    // Each payment exists (in the mempool, or mined when a later call had to mine coins).
+    for txid in &txids {
+        d.rpc.call("getrawtransaction", json!([txid])).await;
+    }
+}

@@ -252,6 +252,17 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_amount_printed_like_core_parses_back_to_the_same_amount(sat in 0..=Amount::MAX_MONEY.to_sat()) {
+            let amount = Amount::from_sat(sat);
+            let text = crate::checks::format_money(amount);
+            proptest::prop_assert_eq!(amount_from_value(&json!(text)).unwrap(), amount);
+            // The JSON number the RPC prints (BTC as f64) parses back exactly too.
+            proptest::prop_assert_eq!(amount_from_value(&json!(amount.to_btc())).unwrap(), amount);
+        }
+    }
+
     #[test]
     fn amounts_accept_numbers_and_strings_with_at_most_eight_decimals() {
         assert_eq!(

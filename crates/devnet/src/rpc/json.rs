@@ -324,6 +324,14 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn asm_prints_any_pushed_script_number_back_as_the_same_number(n in -0x7fff_ffff_i64..=0x7fff_ffff_i64) {
+            let script = bitcoin::script::Builder::new().push_int(n).into_script();
+            proptest::prop_assert_eq!(asm(&script), n.to_string());
+        }
+    }
+
     #[test]
     fn chainwork_grows_by_two_per_regtest_block() {
         assert_eq!(chainwork(0), format!("{:064x}", 2));

@@ -11,7 +11,7 @@ use super::json::{
     block_json, btc, chainwork, header_json, mempool_entry_json, script_pubkey_json, tx_json,
 };
 use super::{code, RpcError};
-use crate::error::{DevnetError, RejectReason, TxReject};
+use crate::error::{DevnetError, RejectReason};
 use crate::node::{unix_now, Node};
 use crate::params;
 
@@ -518,10 +518,6 @@ fn gettxout(node: &Node, args: Args) -> Result<Value, RpcError> {
     }))
 }
 
-fn too_high_fee(fee: Amount, vsize: u64, max_rate: u64) -> bool {
-    max_rate > 0 && fee > params::fee_for_vsize(max_rate, vsize)
-}
-
 fn testmempoolaccept(node: &Node, args: Args) -> Result<Value, RpcError> {
     let raw = args.array(0)?;
     if raw.is_empty() || raw.len() > 25 {
@@ -557,18 +553,12 @@ fn testmempoolaccept(node: &Node, args: Args) -> Result<Value, RpcError> {
             test_only: scratch.is_none(),
             bypass_fee_checks: false,
             now: unix_now(),
+            max_fee_rate: Some(max_rate),
         };
         let outcome = match &mut scratch {
             Some(pool) => pool.accept(&state.chain, tx, opts),
             None => state.mempool.accept(&state.chain, tx, opts),
         };
-        let outcome = outcome.and_then(|acc| {
-            if too_high_fee(acc.fee, acc.vsize, max_rate) {
-                Err(TxReject::new(RejectReason::MaxFeeExceeded))
-            } else {
-                Ok(acc)
-            }
-        });
         results.push(match outcome {
             Ok(acc) => json!({
                 "txid": txid.to_string(),
@@ -623,33 +613,23 @@ fn sendrawtransaction(node: &Node, args: Args) -> Result<Value, RpcError> {
         return Ok(json!(txid.to_string()));
     }
     let now = unix_now();
-    let to_rpc = |r: TxReject| match r.reason {
-        RejectReason::MissingInputs => RpcError::new(code::VERIFY_ERROR, r.core_message()),
-        _ => RpcError::new(code::VERIFY_REJECTED, r.core_message()),
-    };
-    let test = crate::mempool::AcceptOptions {
-        test_only: true,
+    let opts = crate::mempool::AcceptOptions {
+        test_only: false,
         bypass_fee_checks: false,
         now,
-    };
-    let checked = state
-        .mempool
-        .accept(&state.chain, tx.clone(), test)
-        .map_err(to_rpc)?;
-    if too_high_fee(checked.fee, checked.vsize, max_rate) {
-        return Err(RpcError::new(
-            code::VERIFY_ERROR,
-            "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
-        ));
-    }
-    let real = crate::mempool::AcceptOptions {
-        test_only: false,
-        ..test
+        max_fee_rate: Some(max_rate),
     };
     state
         .mempool
-        .accept(&state.chain, tx, real)
-        .map_err(to_rpc)?;
+        .accept(&state.chain, tx, opts)
+        .map_err(|r| match r.reason {
+            RejectReason::MissingInputs => RpcError::new(code::VERIFY_ERROR, r.core_message()),
+            RejectReason::MaxFeeExceeded => RpcError::new(
+                code::VERIFY_ERROR,
+                "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
+            ),
+            _ => RpcError::new(code::VERIFY_REJECTED, r.core_message()),
+        })?;
     Ok(json!(txid.to_string()))
 }
 
