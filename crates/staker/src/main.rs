@@ -7,6 +7,7 @@ mod common;
 mod params_check;
 mod tx_inspect;
 mod tx_staking_output;
+mod tx_unbonding;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,8 @@ enum TxCommand {
     /// Classify a raw transaction as the indexer would at a height: staking, invalid staking
     /// (with the reason) or not staking (with the reason).
     Inspect(tx_inspect::Args),
+    /// Build the one canonical unbonding tx of a staking tx, with the sighash to sign and a PSBT.
+    Unbonding(tx_unbonding::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Params(ParamsCommand::Check(args)) => params_check::run(&args, out),
         Command::Tx(TxCommand::StakingOutput(args)) => tx_staking_output::run(&args, out),
         Command::Tx(TxCommand::Inspect(args)) => tx_inspect::run(&args, out),
+        Command::Tx(TxCommand::Unbonding(args)) => tx_unbonding::run(&args, out),
     };
     match result {
         Ok(code) => code,
