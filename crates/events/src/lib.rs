@@ -7,6 +7,17 @@
 //!   ([`MessageHandler`]): manual ack, delay-queue retries, unprocessable hand-off (spec §8.2).
 //! * [`outbox`]: the [`Outbox`] storage trait (implemented by `store`) and the [`Relay`] that
 //!   publishes committed events in order and marks them sent.
+//!
+//! Where this differs from the reference, on purpose:
+//!
+//! * Events go through the outbox (state and events in one DB transaction) instead of being
+//!   published before the state is saved; delivery stays at-least-once.
+//! * Lost connections are re-opened with backoff (the reference exits); a publish that the
+//!   broker returns as unroutable or nacks is an error, never a silent success.
+//! * `queue_prefix` (empty by default, so names are exactly the reference's) prefixes every
+//!   queue and the dead-letter exchange, so tests can share one broker.
+//! * `StatsEvent` and `WithdrawStakingEvent` keep whether the optional fields were present, so a
+//!   message from an older producer is written back in its own shape.
 
 mod backoff;
 pub mod config;
