@@ -1,0 +1,190 @@
+//! `covenant-signer`: the thin binary around [`covenant_signer::run`].
+//!
+//! `covenant-signer start --config signer.toml --params bbn-1|<file>` serves;
+//! `covenant-signer keygen --out key.json` creates an encrypted key file and prints its public
+//! key. Passphrases come from a file or the environment, never from the command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use covenant_signer::config::{Config, DEFAULT_PASSPHRASE_ENV};
+use covenant_signer::keyfile::{CovenantKey, KdfCost, PassphraseSource};
+use staking_core::params::GlobalParams;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "covenant-signer",
+    version,
+    about = "Covenant committee member's signing server"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "pretty", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve POST /v1/sign-unbonding-tx.
+    #[command(alias = "serve")]
+    Start {
+        /// TOML config file.
+        #[arg(long, env = "COVENANT_SIGNER_CONFIG")]
+        config: PathBuf,
+        /// Global params: a file path, or a preset name (bbn-test-4, bbn-1).
+        #[arg(long, env = "COVENANT_SIGNER_PARAMS")]
+        params: String,
+    },
+    /// Create an encrypted key file and print its 33-byte compressed public key.
+    Keygen {
+        /// Where to write the key file (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the passphrase from this file.
+        #[arg(long, conflicts_with = "passphrase_env")]
+        passphrase_file: Option<PathBuf>,
+        /// Read the passphrase from this environment variable.
+        #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
+        passphrase_env: String,
+        /// Argon2id memory in KiB (default: the argon2 crate's recommendation).
+        #[arg(long)]
+        kdf_memory_kib: Option<u32>,
+    },
+    /// Check a config and params file and print what the server would use.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        params: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "covenant-signer failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_params(arg: &str) -> anyhow::Result<GlobalParams> {
+    if let Some(params) = GlobalParams::preset(arg) {
+        return Ok(params);
+    }
+    let path = Path::new(arg);
+    let bytes = std::fs::read(path).with_context(|| {
+        format!("--params {arg:?} is neither a preset (bbn-test-4, bbn-1) nor a readable file")
+    })?;
+    let (params, warnings) = GlobalParams::from_json_bytes(&bytes)
+        .with_context(|| format!("params file {} is not valid", path.display()))?;
+    for warning in warnings {
+        tracing::warn!(%warning, "params file");
+    }
+    Ok(params)
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Start { config, params } => {
+            let config = Config::from_file(&config)?;
+            let params = load_params(&params)?;
+            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            runtime.block_on(async {
+                let shutdown = CancellationToken::new();
+                let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
+                let result = covenant_signer::run(config, params, shutdown.clone()).await;
+                shutdown.cancel();
+                signals.abort();
+                result
+            })
+        }
+        Command::Keygen {
+            out,
+            passphrase_file,
+            passphrase_env,
+            kdf_memory_kib,
+        } => {
+            let source = match passphrase_file {
+                Some(path) => PassphraseSource::File(path),
+                None => PassphraseSource::Env(passphrase_env),
+            };
+            let passphrase = source.read()?;
+            let mut cost = KdfCost::default();
+            if let Some(memory) = kdf_memory_kib {
+                cost.memory_kib = memory;
+            }
+            let key = CovenantKey::generate();
+            key.save(&out, &passphrase, cost)
+                .with_context(|| format!("cannot create key file {}", out.display()))?;
+            println!("{}", hex::encode(key.public_key().serialize()));
+            Ok(())
+        }
+        Command::Check { config, params } => {
+            let config = Config::from_file(&config)?;
+            let params = load_params(&params)?;
+            println!(
+                "config ok: api {}, metrics {:?}, backend {:?}, {} params versions",
+                config.server_addr(),
+                config.metrics_addr(),
+                config.signer.backend,
+                params.versions().len()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

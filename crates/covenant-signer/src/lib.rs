@@ -1,0 +1,205 @@
+//! One covenant committee member's signing server (`spec/unbonding-and-signer.md` §3).
+//!
+//! It signs only the canonical unbonding tx of a real, mature V0 staking output that the staker
+//! already signed, for a committee key it holds, checked against its own full node and params.
+//! Its own trust domain: it depends on `staking-core` and `bitcoin-rpc` only, never on the
+//! store or the queues.
+//!
+//! [`run`] is the whole service; the `covenant-signer` binary only parses flags, loads the
+//! config and params, and passes a shutdown token.
+
+pub mod auth;
+pub mod chain;
+pub mod config;
+pub mod error;
+pub mod fixture;
+pub mod keyfile;
+pub mod keystore;
+pub mod metrics;
+pub mod request;
+pub mod rpc_chain;
+pub mod server;
+pub mod signer;
+pub mod wallet;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bitcoin_rpc::{RpcAuth, RpcClient, RpcConfig};
+use staking_core::params::GlobalParams;
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{CachedChain, ChainView};
+use crate::config::{Backend, Config, NodeConfig};
+use crate::keyfile::CovenantKey;
+use crate::keystore::KeyBackend;
+use crate::metrics::Metrics;
+use crate::rpc_chain::{RpcChain, RpcWallet};
+use crate::server::{AppState, HttpOptions};
+use crate::signer::Signer;
+use crate::wallet::WalletSigner;
+
+/// Where a running server listens (useful when the config asked for port 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub api: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Builds an RPC client from a `[btc-config]`-style section.
+pub fn rpc_client(node: &NodeConfig) -> anyhow::Result<RpcClient> {
+    let auth = match (&node.cookie_file, &node.user) {
+        (Some(path), _) => RpcAuth::Cookie(path.clone()),
+        (None, Some(user)) => RpcAuth::UserPass {
+            user: user.clone(),
+            password: node.password()?.unwrap_or_default(),
+        },
+        (None, None) => anyhow::bail!("no RPC credentials configured for {}", node.url),
+    };
+    let mut rpc = RpcConfig::new(node.url.clone(), auth);
+    rpc.timeout = Duration::from_secs(node.timeout_seconds);
+    RpcClient::new(rpc).with_context(|| format!("cannot create an RPC client for {}", node.url))
+}
+
+/// Opens the configured key backend (unlocks the key file with its passphrase).
+pub fn open_backend(config: &Config) -> anyhow::Result<KeyBackend> {
+    match config.signer.backend {
+        Backend::File => {
+            let path = config
+                .signer
+                .key_file
+                .as_ref()
+                .context("[signer] key-file is required for backend = \"file\"")?;
+            let source = config.passphrase_source();
+            let passphrase = source.read().context("cannot read the key passphrase")?;
+            let key = CovenantKey::load(path, &passphrase)
+                .with_context(|| format!("cannot unlock key file {}", path.display()))?;
+            Ok(KeyBackend::File(key))
+        }
+        Backend::Wallet => {
+            let node = config
+                .btc_signer_config
+                .as_ref()
+                .context("[btc-signer-config] is required for backend = \"wallet\"")?;
+            Ok(KeyBackend::Wallet(WalletSigner::new(Arc::new(
+                RpcWallet::new(rpc_client(node)?),
+            ))))
+        }
+    }
+}
+
+/// Loads everything the config names and serves until `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    params: GlobalParams,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let backend = open_backend(&config)?;
+    let chain = CachedChain::new(
+        RpcChain::new(rpc_client(&config.btc_config)?),
+        config.cache_ttl(),
+        config.cache.max_entries,
+    );
+    serve(config, params, Arc::new(chain), backend, shutdown, |_| {}).await
+}
+
+/// Serves with an explicit chain view and backend; `on_bound` learns the bound addresses.
+/// Tests and benchmarks use this with a devnet or an in-memory chain.
+pub async fn serve(
+    config: Config,
+    params: GlobalParams,
+    chain: Arc<dyn ChainView>,
+    backend: KeyBackend,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(Bound),
+) -> anyhow::Result<()> {
+    if let Some(key) = backend.known_key() {
+        let member_of: Vec<u64> = params
+            .versions()
+            .iter()
+            .filter(|v| v.covenant_pks.contains(&key))
+            .map(|v| v.version)
+            .collect();
+        if member_of.is_empty() {
+            anyhow::bail!(
+                "covenant key {} is in no params version's covenant_pks: wrong key file or wrong params",
+                hex::encode(key.serialize())
+            );
+        }
+        tracing::info!(covenant_key = %hex::encode(key.serialize()), versions = ?member_of, "covenant key unlocked");
+    }
+    let metrics = Metrics::new().context("cannot register metrics")?;
+    let options = HttpOptions {
+        max_body_bytes: config.server.max_content_length,
+        hmac: config.hmac_key()?,
+        rate_limit: config.rate_limit(),
+        request_timeout: Duration::from_secs(config.server.request_timeout),
+    };
+    if options.hmac.is_none() {
+        tracing::warn!("HMAC request authentication is off: anyone who reaches the port can ask for signatures");
+    }
+    let signer = Signer::new(
+        params,
+        chain,
+        backend,
+        config.signer_app_config.max_staking_transaction_height,
+    );
+    let state = Arc::new(AppState::new(signer, metrics.clone(), options));
+
+    let api = tokio::net::TcpListener::bind(config.server_addr())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server_addr()))?;
+    let metrics_listener = match config.metrics_addr() {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let bound = Bound {
+        api: api.local_addr()?,
+        metrics: metrics_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()?,
+    };
+    tracing::info!(api = %bound.api, metrics = ?bound.metrics, "covenant signer listening");
+    on_bound(bound);
+
+    let pruner = {
+        let state = Arc::clone(&state);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => state.prune_rate_limiter(),
+                }
+            }
+        })
+    };
+    let metrics_task = metrics_listener.map(|listener| {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, server::metrics_router(metrics))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        })
+    });
+    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(api, app)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    pruner.await.context("rate-limiter task failed")?;
+    if let Some(task) = metrics_task {
+        task.await
+            .context("metrics task failed")?
+            .context("metrics server failed")?;
+    }
+    served.context("signing server failed")
+}
