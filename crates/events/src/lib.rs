@@ -23,11 +23,14 @@ mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod error;
+mod event;
 pub mod in_process;
 pub mod messages;
 pub mod metrics;
 pub mod outbox;
+mod queue_name;
 pub mod rabbitmq;
+mod topology;
 pub mod transport;
 
 pub use config::{ConsumerConfig, QueueNaming, QueueType, RabbitMqConfig};

@@ -7,20 +7,20 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{sleep_unless_cancelled, Backoff};
-use crate::config::{ConsumerConfig, QueueNaming, QueueType, RabbitMqConfig};
+use crate::config::{ConsumerConfig, QueueNaming, RabbitMqConfig};
 use crate::consumer::{process, Disposition, Message, MessageHandler};
 use crate::error::EventsError;
 use crate::messages::QueueName;
 use crate::metrics::EventsMetrics;
+pub use crate::topology::declare_queue_topology;
 
 /// Header carrying the attempt count; an AMQP signed 32-bit int, as Go's `int32` (the reference
 /// consumer type-asserts `int32` and would panic on anything else).
@@ -313,94 +313,6 @@ impl RabbitMqTransport {
                 })?;
         }
     }
-}
-
-/// Declares exchange, delay queue, queue and binding for `queue`, in the reference's order and
-/// with its exact arguments (spec §8).
-pub async fn declare_queue_topology(
-    channel: &Channel,
-    naming: &QueueNaming,
-    queue_type: QueueType,
-    queue: QueueName,
-) -> Result<(), EventsError> {
-    let exchange = naming.dead_letter_exchange();
-    let name = naming.queue(queue);
-    let delay_name = naming.delay_queue(queue);
-    let routing_key = naming.routing_key(queue);
-    let declare_error = |what: String| move |source| EventsError::Declare { what, source };
-
-    let mut exchange_args = FieldTable::default();
-    exchange_args.insert("x-queue-type".into(), long_string(queue_type.as_str()));
-    channel
-        .exchange_declare(
-            &exchange,
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                passive: false,
-                durable: true,
-                auto_delete: false,
-                internal: false,
-                nowait: false,
-            },
-            exchange_args,
-        )
-        .await
-        .map_err(declare_error(format!("exchange {exchange:?}")))?;
-
-    let durable = QueueDeclareOptions {
-        passive: false,
-        durable: true,
-        exclusive: false,
-        auto_delete: false,
-        nowait: false,
-    };
-    channel
-        .queue_declare(&delay_name, durable, queue_args(queue_type, "", &name))
-        .await
-        .map_err(declare_error(format!("queue {delay_name:?}")))?;
-    channel
-        .queue_declare(
-            &name,
-            durable,
-            queue_args(queue_type, &exchange, &routing_key),
-        )
-        .await
-        .map_err(declare_error(format!("queue {name:?}")))?;
-    channel
-        .queue_bind(
-            &delay_name,
-            &exchange,
-            &routing_key,
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .map_err(declare_error(format!(
-            "binding of {delay_name:?} to {exchange:?}"
-        )))?;
-    Ok(())
-}
-
-fn long_string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(value.into())
-}
-
-fn queue_args(
-    queue_type: QueueType,
-    dead_letter_exchange: &str,
-    dead_letter_routing_key: &str,
-) -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), long_string(queue_type.as_str()));
-    args.insert(
-        "x-dead-letter-exchange".into(),
-        long_string(dead_letter_exchange),
-    );
-    args.insert(
-        "x-dead-letter-routing-key".into(),
-        long_string(dead_letter_routing_key),
-    );
-    args
 }
 
 /// The properties of §8.1: persistent, `text/plain`, the attempts header, and for a requeue a

@@ -5,6 +5,7 @@
     reason = "each test file uses a different subset of these helpers"
 )]
 
+pub mod relay_support;
 pub mod scenarios;
 
 use std::sync::atomic::{AtomicU64, Ordering};
