@@ -91,15 +91,33 @@ pub fn sign_with_aux_rand(
     SECP.sign_schnorr_with_aux_rand(&message(sighash), keypair, aux_rand)
 }
 
-/// Parses a phase-1 signature: exactly 64 bytes, a valid BIP340 encoding.
+/// The secp256k1 field size p, big-endian: a BIP340 `r` must be below it.
+const FIELD_SIZE: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xfc, 0x2f,
+];
+
+/// The secp256k1 group order n, big-endian: a BIP340 `s` must be below it.
+const GROUP_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
+/// Parses a phase-1 signature: exactly 64 bytes with `r < p` and `s < n`, as btcec's
+/// `schnorr.ParseSignature` requires (the API answers 400 otherwise, before any lookup).
 pub fn parse_signature(bytes: &[u8]) -> Result<schnorr::Signature, SignatureError> {
     if bytes.len() != SIGNATURE_LEN {
         return Err(SignatureError::Length(bytes.len()));
     }
-    schnorr::Signature::from_slice(bytes).map_err(|_| {
+    let malformed = || {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         SignatureError::Malformed(hex)
-    })
+    };
+    // Big-endian byte arrays of equal length compare like the numbers they encode.
+    if bytes[..32] >= FIELD_SIZE[..] || bytes[32..] >= GROUP_ORDER[..] {
+        return Err(malformed());
+    }
+    schnorr::Signature::from_slice(bytes).map_err(|_| malformed())
 }
 
 /// Verifies a signature given as raw bytes (64 only) by `key` over `sighash`.
@@ -165,6 +183,25 @@ mod tests {
             verify(&sighash, &bytes, &key),
             Err(SignatureError::Length(65))
         );
+    }
+
+    #[test]
+    fn r_at_or_above_p_and_s_at_or_above_n_are_malformed() {
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&FIELD_SIZE);
+        assert!(matches!(
+            parse_signature(&bytes),
+            Err(SignatureError::Malformed(_))
+        ));
+        bytes[31] -= 1;
+        assert!(parse_signature(&bytes).is_ok());
+        bytes[32..].copy_from_slice(&GROUP_ORDER);
+        assert!(matches!(
+            parse_signature(&bytes),
+            Err(SignatureError::Malformed(_))
+        ));
+        bytes[63] -= 1;
+        assert!(parse_signature(&bytes).is_ok());
     }
 
     #[test]
