@@ -10,6 +10,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod indexer_cmd;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stakingd",
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run an embedded regtest chain with a bitcoind-compatible RPC server.
     Devnet(DevnetArgs),
+    /// Follow Bitcoin and index staking, unbonding and withdrawal transactions.
+    Indexer(indexer_cmd::IndexerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Devnet(args) => runtime.block_on(devnet(args)),
+        Command::Indexer(args) => runtime.block_on(indexer_cmd::run(args)),
     };
     match outcome {
         Ok(code) => code,

@@ -1,0 +1,545 @@
+//! The service around the pure processor: takes the writer lock (a second instance waits as a
+//! hot standby), follows the node with a prefetching block source, keeps the unconfirmed window
+//! in memory, writes each confirmed block in one database transaction (state, tip, outbox),
+//! wakes the outbox relay, and publishes `btc_info` when caught up.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bitcoin::Amount;
+use bitcoin_rpc::{ChainEvent, FollowerConfig, RpcClient, RpcError, StartPoint, TipFollower};
+use events::{BtcInfoEvent, Event, Relay, RelayConfig, RelayWaker, Transport};
+use prometheus::Registry;
+use store::{
+    BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, Store, StoreError, WriterLock,
+    INDEXER_LOCK,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{IndexerConfig, QueueConfig};
+use crate::error::{ConfigError, IndexerError};
+use crate::metrics::IndexerMetrics;
+use crate::processor::{prevouts, process_block, BlockInput, StoredView};
+use crate::progress::Progress;
+use crate::start::start_height;
+use crate::unconfirmed::unconfirmed_info;
+use crate::window::{Disconnect, HeightBlock, Window};
+
+/// Blocks fetched ahead of processing (memory bound: this many blocks plus the window).
+const PREFETCH: usize = 8;
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Retries `op` while it fails with a transient error (backoff up to 10 s); `Ok(None)` if
+/// `shutdown` fires meanwhile.
+async fn retry<T, E, F, Fut>(
+    what: &str,
+    shutdown: &CancellationToken,
+    transient: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<Option<T>, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if transient(&e) => {
+                tracing::warn!(error = %e, ?delay, "{what} failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn store_transient(e: &StoreError) -> bool {
+    e.is_transient()
+}
+
+fn rpc_transient(e: &RpcError) -> bool {
+    e.is_transient()
+}
+
+/// Runs the indexer until `shutdown` (then `Ok`) or a fatal error. Events go to RabbitMQ when
+/// configured; with the in-process queue setting they stay in the outbox (use [`run_with`] to
+/// hand in the process's transport).
+pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(), IndexerError> {
+    run_with(config, None, &Registry::new(), shutdown).await
+}
+
+/// [`run`] with an explicit transport (e.g. `stakingd devnet`'s in-process queues) and a
+/// registry the caller may also expose.
+pub async fn run_with(
+    config: IndexerConfig,
+    transport: Option<Transport>,
+    registry: &Registry,
+    shutdown: CancellationToken,
+) -> Result<(), IndexerError> {
+    let metrics =
+        IndexerMetrics::register(registry).map_err(|e| IndexerError::Metrics(e.to_string()))?;
+    let tasks = shutdown.child_token();
+    let result = run_inner(&config, transport, registry, metrics, &shutdown, &tasks).await;
+    tasks.cancel();
+    result
+}
+
+async fn run_inner(
+    config: &IndexerConfig,
+    transport: Option<Transport>,
+    registry: &Registry,
+    metrics: IndexerMetrics,
+    shutdown: &CancellationToken,
+    tasks: &CancellationToken,
+) -> Result<(), IndexerError> {
+    if let Some(addr) = config.metrics_addr {
+        let (local, _) = crate::serve::spawn_metrics(addr, registry.clone(), tasks.clone()).await?;
+        tracing::info!(%local, "metrics at /metrics");
+    }
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let lock = match store.try_writer_lock(INDEXER_LOCK).await? {
+        Some(lock) => lock,
+        None => {
+            tracing::info!("another indexer holds the writer lock; waiting as hot standby");
+            match store
+                .wait_for_writer_lock(INDEXER_LOCK, Duration::from_secs(1), shutdown)
+                .await?
+            {
+                Some(lock) => lock,
+                None => return Ok(()),
+            }
+        }
+    };
+    tracing::info!(backend = store.backend(), "writer lock taken");
+    let rpc = RpcClient::new(config.rpc.clone())?;
+    let Some(info) = retry("getblockchaininfo", shutdown, rpc_transient, || {
+        rpc.get_blockchain_info()
+    })
+    .await?
+    else {
+        return Ok(());
+    };
+    if info.chain != config.network {
+        return Err(ConfigError(format!(
+            "bitcoind at {} is on the {} chain but network is {}: point bitcoind.url at a {} node or fix network",
+            config.rpc.url, info.chain, config.network, config.network
+        ))
+        .into());
+    }
+    let tip = store.tip().await?;
+    let first = u32::try_from(config.params.first_activation_height().0).unwrap_or(u32::MAX);
+    let start = start_height(config.start_height, tip.map(|t| t.height), first)
+        .map_err(IndexerError::StartHeight)?;
+    metrics.start_height.set(i64::from(start));
+    let start_point = match tip {
+        Some(t) if start == t.height.saturating_add(1) => StartPoint::After {
+            height: t.height,
+            hash: t.hash,
+        },
+        _ => StartPoint::FromHeight(start),
+    };
+    tracing::info!(
+        start,
+        params = %config.params_source,
+        depth = config.params.confirmation_depth(),
+        stored_tip = ?tip.map(|t| t.height),
+        "indexer starting"
+    );
+
+    let waker = RelayWaker::new();
+    let relay = match (transport, &config.queue) {
+        (Some(t), _) => Some(t),
+        (None, QueueConfig::RabbitMq(c)) => Some(Transport::RabbitMq(
+            events::RabbitMqTransport::lazy(c.clone(), events::EventsMetrics::new()),
+        )),
+        (None, QueueConfig::InProcess) => {
+            tracing::warn!("queue is `inprocess` and no transport was handed in: events stay in the outbox table");
+            None
+        }
+    };
+    let mut relay_task = relay.map(|t| {
+        let relay = Relay::new(store.clone(), t, RelayConfig::default()).with_waker(waker.clone());
+        tokio::spawn(relay.run(tasks.clone()))
+    });
+
+    let node_tip = Arc::new(AtomicU32::new(info.blocks));
+    tokio::spawn(watch_tip(
+        rpc.clone(),
+        Arc::clone(&node_tip),
+        config.poll_interval,
+        tasks.clone(),
+    ));
+    let (tx, mut rx) = mpsc::channel(PREFETCH);
+    let follower = TipFollower::new(
+        rpc.clone(),
+        FollowerConfig {
+            poll_interval: config.poll_interval,
+            zmq_endpoint: None,
+            start: start_point,
+        },
+    );
+    tokio::spawn(source(follower, tx, tasks.clone()));
+
+    let confirmed_tvl = store.confirmed_tvl().await?;
+    let mut ix = Indexer {
+        config,
+        store,
+        lock,
+        metrics,
+        waker,
+        window: Window::new(config.params.confirmation_depth()),
+        tip,
+        confirmed_tvl,
+        reported_window_tip: None,
+        progress: Progress::new(PROGRESS_EVERY, Instant::now(), start.saturating_sub(1)),
+    };
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => break,
+            done = relay_done(&mut relay_task) => {
+                relay_task = None;
+                match done {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(e) => return Err(IndexerError::SourceStopped(format!("relay task: {e}"))),
+                }
+            }
+            event = rx.recv() => event,
+        };
+        let Some(event) = event else {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            return Err(IndexerError::SourceStopped("the block source ended".into()));
+        };
+        let stop = match event? {
+            ChainEvent::Connected { height, block } => {
+                let hash = block.block_hash();
+                match ix.window.push(HeightBlock {
+                    height,
+                    hash,
+                    block,
+                }) {
+                    Some(confirmed) => ix.commit(confirmed, shutdown).await?,
+                    None => false,
+                }
+            }
+            ChainEvent::Disconnected { height, hash } => match ix.window.disconnect(height, hash) {
+                Disconnect::Dropped => {
+                    ix.metrics.minor_reorgs.inc();
+                    ix.reported_window_tip = None;
+                    tracing::info!(height, %hash, "unconfirmed block left the active chain (reorg inside the window)");
+                    false
+                }
+                Disconnect::BelowWindow => {
+                    ix.metrics.major_reorgs.inc();
+                    let err = IndexerError::MajorReorg {
+                        height,
+                        hash,
+                        depth: config.params.confirmation_depth(),
+                    };
+                    tracing::error!("{err}");
+                    return Err(err);
+                }
+            },
+        };
+        if stop {
+            break;
+        }
+        let tip_now = node_tip.load(Ordering::Relaxed);
+        ix.metrics.record_tip(tip_now, ix.tip.map(|t| t.height));
+        if let Some(r) = ix
+            .progress
+            .tick(Instant::now(), ix.tip.map_or(0, |t| t.height), tip_now)
+        {
+            if r.tip
+                > r.height
+                    .saturating_add(u32::from(config.params.confirmation_depth()))
+            {
+                tracing::info!(
+                    height = r.height,
+                    tip = r.tip,
+                    blocks_per_sec = format!("{:.1}", r.blocks_per_sec),
+                    eta_secs = r.eta.map(|d| d.as_secs()),
+                    "catching up"
+                );
+            }
+        }
+        if ix.window.tip_height().is_some_and(|h| h >= tip_now) && rx.is_empty() {
+            ix.publish_btc_info().await;
+        }
+    }
+    ix.lock.release().await?;
+    Ok(())
+}
+
+type RelayHandle = tokio::task::JoinHandle<Result<(), events::RelayError>>;
+
+/// Resolves when the relay task ends; never when there is none.
+async fn relay_done(
+    task: &mut Option<RelayHandle>,
+) -> Result<Result<(), events::RelayError>, tokio::task::JoinError> {
+    match task {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Feeds chain events into the channel, fetching ahead while the consumer processes.
+async fn source(
+    mut follower: TipFollower,
+    tx: mpsc::Sender<Result<ChainEvent, IndexerError>>,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match follower.next_until(&shutdown).await {
+            None => return,
+            Some(Ok(event)) => {
+                delay = Duration::from_millis(100);
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            Some(Err(e)) if e.is_transient() => {
+                tracing::warn!(error = %e, ?delay, "fetching blocks failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Keeps the node's tip height fresh for lag, progress and "caught up".
+async fn watch_tip(
+    rpc: RpcClient,
+    tip: Arc<AtomicU32>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        if let Ok(height) = rpc.get_block_count().await {
+            tip.store(height, Ordering::Relaxed);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+struct Indexer<'a> {
+    config: &'a IndexerConfig,
+    store: Store,
+    lock: WriterLock,
+    metrics: IndexerMetrics,
+    waker: RelayWaker,
+    window: Window,
+    tip: Option<BlockRef>,
+    confirmed_tvl: Amount,
+    reported_window_tip: Option<u32>,
+    progress: Progress,
+}
+
+impl Indexer<'_> {
+    /// Loads what the block may touch, processes it and writes it. `Ok(true)` = shutting down.
+    async fn commit(
+        &mut self,
+        hb: HeightBlock,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, IndexerError> {
+        let Some(view) = self.view(&hb, shutdown).await? else {
+            return Ok(true);
+        };
+        let processed = process_block(
+            BlockInput {
+                height: hb.height,
+                block: &hb.block,
+                hash: hb.hash,
+                params: &self.config.params,
+                confirmed_tvl: self.confirmed_tvl,
+                extra_event_enabled: self.config.extra_event_enabled,
+            },
+            &view,
+        )?;
+        self.lock.check().await?;
+        let store = &self.store;
+        let write = &processed.write;
+        let outcome = match retry("writing a block", shutdown, store_transient, || {
+            store.apply_block(write)
+        })
+        .await
+        {
+            Ok(Some(o)) => o,
+            Ok(None) => return Ok(true),
+            Err(e @ (StoreError::NotConnected { .. } | StoreError::ConflictingBlock { .. })) => {
+                self.metrics.major_reorgs.inc();
+                tracing::error!(error = %e, "major reorg detected by the store");
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.confirmed_tvl = outcome.confirmed_tvl;
+        if outcome.applied == BlockApplied::Extended {
+            self.tip = Some(BlockRef {
+                height: hb.height,
+                hash: hb.hash,
+            });
+        }
+        self.metrics
+            .record_block(hb.height, &processed.counts, outcome.confirmed_tvl.to_sat());
+        if outcome.events_queued > 0 {
+            self.waker.wake();
+        }
+        Ok(false)
+    }
+
+    /// The stored rows this block's spends refer to (one batch query), plus replay facts.
+    async fn view(
+        &self,
+        hb: &HeightBlock,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<StoredView>, IndexerError> {
+        let store = &self.store;
+        let prevs = prevouts(&hb.block);
+        let Some(lookup) = retry(
+            "looking up spent outputs",
+            shutdown,
+            store_transient,
+            || store.lookup_spent(&prevs),
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let mut stakings = lookup.stakings;
+        for u in &lookup.unbondings {
+            if !stakings.iter().any(|s| s.txid == u.staking_txid) {
+                if let Some(s) = store.staking_tx(u.staking_txid).await? {
+                    stakings.push(s);
+                }
+            }
+        }
+        let mut view = StoredView {
+            stakings,
+            unbondings: lookup.unbondings,
+            already_stored: HashMap::new(),
+            already_unbonded: HashSet::new(),
+        };
+        let replay = self.tip.is_some_and(|t| hb.height <= t.height);
+        if replay {
+            let here = store
+                .staking_txs_in_range(hb.height, hb.height.saturating_add(1))
+                .await?;
+            let candidates: Vec<_> = here
+                .iter()
+                .chain(view.stakings.iter())
+                .map(|s| s.txid)
+                .collect();
+            for txid in candidates {
+                if store.unbonding_of(txid).await?.is_some() {
+                    view.already_unbonded.insert(txid);
+                }
+            }
+            view.already_stored = here.into_iter().map(|s| (s.txid, s.is_overflow)).collect();
+        }
+        Ok(Some(view))
+    }
+
+    /// Computes the unconfirmed TVL over the window and queues a `btc_info` event, once per new
+    /// window tip. Failures are counted and logged, not fatal (as the reference).
+    async fn publish_btc_info(&mut self) {
+        let Some(window_tip) = self.window.tip_height() else {
+            return;
+        };
+        if self.reported_window_tip == Some(window_tip) {
+            return;
+        }
+        let prevs: Vec<_> = self
+            .window
+            .blocks()
+            .flat_map(|b| prevouts(&b.block))
+            .collect();
+        let stored = match self.store.lookup_spent(&prevs).await {
+            Ok(l) => l.stakings,
+            Err(e) => {
+                self.metrics.failed_unconfirmed.inc();
+                tracing::warn!(error = %e, "unconfirmed TVL: lookup failed");
+                return;
+            }
+        };
+        let info = match unconfirmed_info(
+            self.window.blocks(),
+            &self.config.params,
+            &stored,
+            self.confirmed_tvl,
+        ) {
+            Ok(Some(info)) => info,
+            Ok(None) => return,
+            Err(e) => {
+                self.metrics.failed_unconfirmed.inc();
+                tracing::warn!(error = %e, "unconfirmed TVL not computed");
+                return;
+            }
+        };
+        self.metrics.record_unconfirmed(&info);
+        let event = Event::BtcInfo(BtcInfoEvent {
+            height: u64::from(info.height),
+            confirmed_tvl: info.confirmed_tvl,
+            unconfirmed_tvl: info.unconfirmed_tvl,
+        });
+        let row = OutboxEvent {
+            queue: event.queue().as_str().to_owned(),
+            payload: event.to_json(),
+        };
+        match self.store.enqueue(&[row]).await {
+            Ok(_) => {
+                self.reported_window_tip = Some(window_tip);
+                self.waker.wake();
+            }
+            Err(e) => {
+                self.metrics.failed_unconfirmed.inc();
+                tracing::warn!(error = %e, "btc_info event not queued");
+            }
+        }
+    }
+}
+
+/// `stakingd indexer rollback --to-height H`: removes everything above `H` (state, TVL
+/// recomputed from the rows, tip) in one transaction, keeping the outbox history. Refuses while
+/// an indexer holds the writer lock.
+pub async fn rollback(
+    database_url: &str,
+    to_height: u32,
+) -> Result<store::RollbackReport, IndexerError> {
+    let store = Store::connect(database_url).await?;
+    store.migrate().await?;
+    let Some(lock) = store.try_writer_lock(INDEXER_LOCK).await? else {
+        return Err(IndexerError::Config(ConfigError(
+            "an indexer is running against this database (it holds the writer lock): stop it first"
+                .into(),
+        )));
+    };
+    let report = store.rollback_to(to_height).await?;
+    lock.release().await?;
+    Ok(report)
+}
