@@ -20,6 +20,8 @@ use store::{IndexerStore, InvalidTxQuery, OutboxStore, Store};
 const FIRST: u32 = 1_000;
 const LAST: u32 = FIRST + 299;
 const URL_ENV: &str = "STORE_CRASH_TEST_URL";
+/// PostgreSQL `application_name` of the child writer's sessions.
+const CHILD_APP: &str = "store_crash_child";
 
 /// Applies blocks from the stored tip on; run as a child process by the tests below.
 #[tokio::test]
@@ -109,7 +111,7 @@ async fn killed_writer_ends_with_the_state_of_a_clean_run(db: TestDb, clean: Tes
         }
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "crash_child_writer", "--nocapture"])
-            .env(URL_ENV, &db.url)
+            .env(URL_ENV, db.url_for(CHILD_APP))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -132,6 +134,7 @@ async fn killed_writer_ends_with_the_state_of_a_clean_run(db: TestDb, clean: Tes
             kills += 1;
         }
         child.wait().unwrap();
+        db.wait_for_sessions_of(CHILD_APP).await;
         assert_consistent_prefix(&db.open().await).await;
     }
     assert!(kills >= 1, "the writer was killed at least once");

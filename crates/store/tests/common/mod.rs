@@ -107,6 +107,44 @@ impl TestDb {
         }
     }
 
+    /// The URL a child process uses; on PostgreSQL its sessions are tagged with `app` so
+    /// [`TestDb::wait_for_sessions_of`] can find them.
+    pub fn url_for(&self, app: &str) -> String {
+        match &self.kind {
+            Kind::Sqlite { .. } => self.url.clone(),
+            Kind::Postgres { .. } if self.url.contains('?') => {
+                format!("{}&application_name={app}", self.url)
+            }
+            Kind::Postgres { .. } => format!("{}?application_name={app}", self.url),
+        }
+    }
+
+    /// Waits until the sessions of `app` have ended (PostgreSQL: a killed client's server
+    /// session may still be finishing a COMMIT it sent just before dying).
+    pub async fn wait_for_sessions_of(&self, app: &str) {
+        let Kind::Postgres { admin, name } = &self.kind else {
+            return;
+        };
+        let mut conn = PgConnection::connect_with(admin)
+            .await
+            .expect("admin connection");
+        for _ in 0..500 {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+            )
+            .bind(name)
+            .bind(app)
+            .fetch_one(&mut conn)
+            .await
+            .expect("pg_stat_activity");
+            if others == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("sessions of a killed client still open after 10 s");
+    }
+
     /// Runs raw SQL, to corrupt state on purpose.
     pub async fn exec(&self, sql: &str) {
         match self.open().await {
