@@ -1,0 +1,237 @@
+//! Response bodies, shaped as the reference's v1 JSON (`spec/api.md` §4) and documented for the
+//! OpenAPI document.
+
+use serde::{Deserialize, Serialize};
+use store::api::{Delegation, KeyStats, TxInfo};
+use utoipa::ToSchema;
+
+/// `{"data": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// `{"next_key": "<token or empty>"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Pagination {
+    /// Opaque token of the next page; empty on the last page.
+    #[schema(pattern = r"^[A-Za-z0-9+/=_-]*$")]
+    pub next_key: String,
+}
+
+/// `{"data": […], "pagination": {…}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paged<T> {
+    pub data: T,
+    pub pagination: Pagination,
+}
+
+/// A staking or unbonding transaction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransactionPublic {
+    #[schema(pattern = "^([0-9a-f]{2})+$")]
+    pub tx_hex: String,
+    pub output_index: u64,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    pub start_timestamp: String,
+    pub start_height: u64,
+    pub timelock: u64,
+}
+
+/// Delegation states.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatePublic {
+    Active,
+    UnbondingRequested,
+    Unbonding,
+    Unbonded,
+    Withdrawn,
+}
+
+/// One delegation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DelegationPublic {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub staking_tx_hash_hex: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub staker_pk_hex: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub finality_provider_pk_hex: String,
+    pub state: StatePublic,
+    pub staking_value: u64,
+    pub staking_tx: TransactionPublic,
+    /// Present once an unbonding tx confirmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unbonding_tx: Option<TransactionPublic>,
+    pub is_overflow: bool,
+}
+
+fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+impl From<&TxInfo> for TransactionPublic {
+    fn from(t: &TxInfo) -> Self {
+        TransactionPublic {
+            tx_hex: t.tx_hex.clone(),
+            output_index: t.output_index,
+            start_timestamp: rfc3339(t.start_timestamp),
+            start_height: t.start_height,
+            timelock: t.timelock,
+        }
+    }
+}
+
+impl From<&Delegation> for DelegationPublic {
+    fn from(d: &Delegation) -> Self {
+        use store::api::DelegationState as S;
+        DelegationPublic {
+            staking_tx_hash_hex: d.staking_tx_hash.to_string(),
+            staker_pk_hex: d.staker_pk.to_string(),
+            finality_provider_pk_hex: d.finality_provider_pk.to_string(),
+            state: match d.state {
+                S::Active => StatePublic::Active,
+                S::UnbondingRequested => StatePublic::UnbondingRequested,
+                S::Unbonding => StatePublic::Unbonding,
+                S::Unbonded => StatePublic::Unbonded,
+                S::Withdrawn => StatePublic::Withdrawn,
+            },
+            staking_value: d.staking_value.to_sat(),
+            staking_tx: (&d.staking_tx).into(),
+            unbonding_tx: d.unbonding_tx.as_ref().map(Into::into),
+            is_overflow: d.is_overflow,
+        }
+    }
+}
+
+/// FP description from the metadata file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct FpDescription {
+    #[serde(default)]
+    pub moniker: String,
+    #[serde(default)]
+    pub identity: String,
+    #[serde(default)]
+    pub website: String,
+    #[serde(default)]
+    pub security_contact: String,
+    #[serde(default)]
+    pub details: String,
+}
+
+/// A finality provider with its stats.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FpDetailsPublic {
+    pub description: FpDescription,
+    /// Decimal text, e.g. `0.050000000000000000`; empty for FPs absent from the file.
+    pub commission: String,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub btc_pk: String,
+    pub active_tvl: i64,
+    pub total_tvl: i64,
+    pub active_delegations: i64,
+    pub total_delegations: i64,
+}
+
+/// Overall statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverallStatsPublic {
+    /// From our own counters (consistent with `active_delegations`).
+    pub active_tvl: i64,
+    pub total_tvl: i64,
+    pub active_delegations: i64,
+    pub total_delegations: i64,
+    pub total_stakers: u64,
+    /// Indexer-reported TVL including unconfirmed blocks.
+    pub unconfirmed_tvl: u64,
+    /// `unconfirmed_tvl − confirmed_tvl`, never below 0.
+    pub pending_tvl: u64,
+}
+
+/// One staker's statistics.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StakerStatsPublic {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub staker_pk_hex: String,
+    pub active_tvl: i64,
+    pub total_tvl: i64,
+    pub active_delegations: i64,
+    pub total_delegations: i64,
+}
+
+impl From<&KeyStats> for StakerStatsPublic {
+    fn from(s: &KeyStats) -> Self {
+        StakerStatsPublic {
+            staker_pk_hex: s.pk.to_string(),
+            active_tvl: s.counters.active_tvl,
+            total_tvl: s.counters.total_tvl,
+            active_delegations: s.counters.active_delegations,
+            total_delegations: s.counters.total_delegations,
+        }
+    }
+}
+
+/// `{"data": <bool>, "code": 0}` (partner format).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DelegationCheck {
+    pub data: bool,
+    pub code: i32,
+}
+
+/// `POST /v1/unbonding` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UnbondingRequestBody {
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    #[serde(default)]
+    pub staking_tx_hash_hex: String,
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    #[serde(default)]
+    pub unbonding_tx_hash_hex: String,
+    #[schema(pattern = "^([0-9a-fA-F]{2})+$")]
+    #[serde(default)]
+    pub unbonding_tx_hex: String,
+    #[schema(pattern = "^[0-9a-fA-F]{128}$")]
+    #[serde(default)]
+    pub staker_signed_signature_hex: String,
+}
+
+/// `POST /log-terms-acceptance` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TermsBody {
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub public_key: String,
+}
+
+/// `{"status": true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermsStatus {
+    pub status: bool,
+}
+
+/// A UTXO to check for inscriptions / runes.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UtxoIn {
+    pub txid: String,
+    pub vout: u32,
+}
+
+/// `POST /v1/ordinals/verify-utxos` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyUtxosBody {
+    pub address: String,
+    pub utxos: Vec<UtxoIn>,
+}
+
+/// One checked UTXO.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UtxoOut {
+    pub txid: String,
+    pub vout: u32,
+    pub inscription: bool,
+}
