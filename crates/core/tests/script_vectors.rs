@@ -1,7 +1,11 @@
 //! The staking and unbonding outputs reproduce the reference Go vectors and the derived vectors of
 //! `spec/transactions.md` Appendix A and B, byte for byte.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
 use bitcoin::secp256k1::{PublicKey, XOnlyPublicKey};
 use bitcoin::Network;
 use serde_json::Value;
