@@ -72,6 +72,15 @@ async fn csv_locked_taproot_script_spend_is_non_bip68_final_until_the_lock_matur
     let hashes = d.rpc.mine(1).await;
     let block = d.rpc.call("getblock", json!([hashes[0], 1])).await;
     assert!(block["tx"].as_array().unwrap().contains(&json!(txid)));
+    // Verbosity 2 carries each transaction's fee (from the block's undo data).
+    let full = d.rpc.call("getblock", json!([hashes[0], 2])).await;
+    let mined = full["tx"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["txid"] == json!(txid))
+        .unwrap();
+    assert_eq!(mined["fee"], 0.00001);
 }
 
 #[tokio::test]

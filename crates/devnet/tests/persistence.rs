@@ -67,3 +67,15 @@ async fn without_a_data_directory_nothing_is_written_and_a_restart_starts_from_g
     let d = common::start().await;
     assert_eq!(d.rpc.height().await, 0);
 }
+
+#[tokio::test]
+async fn with_a_block_interval_blocks_are_mined_on_a_timer() {
+    let config = DevnetConfig {
+        block_interval: Some(std::time::Duration::from_millis(100)),
+        ..DevnetConfig::default()
+    };
+    let d = common::start_with(config).await;
+    tokio::time::sleep(std::time::Duration::from_millis(650)).await;
+    assert!(d.rpc.height().await >= 3);
+    d.handle.shutdown().await;
+}
