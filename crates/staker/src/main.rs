@@ -3,11 +3,20 @@
 //! One module per command group; each has an `Args` (clap) and a `run`. Everything that decides
 //! anything lives in `staking-core`; this binary parses arguments, loads files and prints.
 
+mod api_client;
+mod chain;
 mod common;
+mod context;
+mod keyfile;
+mod keys_cmd;
 mod params_check;
+mod stake;
+mod status;
 mod tx_inspect;
 mod tx_staking_output;
 mod tx_unbonding;
+mod unbond;
+mod withdraw;
 
 use std::process::ExitCode;
 
@@ -26,7 +35,15 @@ use clap::{Parser, Subcommand};
         staker params check bbn-1\n  \
         staker tx staking-output --params bbn-1 --height 874088 --staker-pk <64 hex> \\\n      \
         --fp-pk <64 hex> --staking-time 64000\n  \
-        staker --json tx inspect --params bbn-test-4 --height 200665 <TX_HEX>"
+        staker --json tx inspect --params bbn-test-4 --height 200665 <TX_HEX>\n  \
+        staker keys generate --network signet\n  \
+        staker stake --params bbn-test-4 --rpc-url http://127.0.0.1:38332 --rpc-cookie ~/.bitcoin/signet/.cookie \\\n      \
+        --fp-pk <64 hex> --amount 50000 --staking-time 64000 --wait\n  \
+        staker withdraw --params bbn-test-4 --rpc-url ... --staking-txid <TXID>\n  \
+        staker unbond --params bbn-test-4 --api-url http://127.0.0.1:8090 --staking-txid <TXID> --wait\n  \
+        staker status --network signet --api-url http://127.0.0.1:8090\n\n\
+        Every connection flag has an environment variable: STAKER_NETWORK, STAKER_PARAMS, STAKER_RPC_URL,\n\
+        STAKER_RPC_USER, STAKER_RPC_PASSWORD, STAKER_RPC_COOKIE, STAKER_API_URL, STAKER_DATA_DIR, STAKER_KEY_FILE."
 )]
 struct Cli {
     /// Print machine-readable JSON instead of text.
@@ -44,6 +61,17 @@ enum Command {
     /// Staking transactions.
     #[command(subcommand)]
     Tx(TxCommand),
+    /// The staker key file for test networks: generate, import, show.
+    #[command(subcommand)]
+    Keys(keys_cmd::Command),
+    /// Build, sign (or export as a PSBT) and broadcast a staking tx.
+    Stake(stake::Args),
+    /// Sign the canonical unbonding tx of an active delegation and submit it to the API.
+    Unbond(unbond::Args),
+    /// Withdraw an expired staking output or an unbonding output (says how long to wait).
+    Withdraw(withdraw::Args),
+    /// The staker's delegations from the API.
+    Status(status::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +101,11 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::StakingOutput(args)) => tx_staking_output::run(&args, out),
         Command::Tx(TxCommand::Inspect(args)) => tx_inspect::run(&args, out),
         Command::Tx(TxCommand::Unbonding(args)) => tx_unbonding::run(&args, out),
+        Command::Keys(command) => keys_cmd::run(&command, out),
+        Command::Stake(args) => stake::run(&args, out),
+        Command::Unbond(args) => unbond::run(&args, out),
+        Command::Withdraw(args) => withdraw::run(&args, out),
+        Command::Status(args) => status::run(&args, out),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,202 @@
+//! End to end on the devnet: stake → mined → `tx inspect` says staking; withdraw too early →
+//! blocks remaining; after the staking time → withdrawn. PSBT export for an external wallet.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
+mod common;
+
+use common::{params, stderr, Env, FP, STAKING_TIME};
+use serde_json::Value;
+use staking_core::bitcoin::psbt::Psbt;
+use staking_core::bitcoin::OutPoint;
+use staking_core::params::BlockHeight;
+use staking_core::staking_tx::{classify, StakingTxClass};
+
+#[test]
+fn stake_is_mined_and_inspected_then_withdraw_waits_for_the_staking_time() {
+    let env = Env::new();
+    let (key, utxo) = env.funded_key(1_000_000);
+    let txid = env.stake(utxo, 200_000);
+    assert!(
+        !env.unspent(utxo),
+        "the funding output is spent by the staking tx"
+    );
+    env.mine(1);
+    let mined_at = env.tip();
+
+    let hex = staking_core::bitcoin::consensus::encode::serialize_hex(&env.tx(&txid));
+    let params_path = env.params_path.to_str().unwrap().to_owned();
+    let inspect = env.staker_json(&[
+        "tx",
+        "inspect",
+        "--params",
+        &params_path,
+        "--height",
+        &mined_at.to_string(),
+        &hex,
+    ]);
+    assert_eq!(inspect["kind"], "staking");
+    assert_eq!(inspect["staker_pk"], key["staker_pk_hex"]);
+    assert_eq!(inspect["staking_time"], STAKING_TIME);
+    assert_eq!(inspect["staking_value"], 200_000);
+
+    // Too early: unlocks in block mined_at + STAKING_TIME; the next block is tip + 1.
+    let txid_arg = txid.to_string();
+    let o = env.staker(&[
+        "--json",
+        "withdraw",
+        "--staking-txid",
+        &txid_arg,
+        "--fee-rate",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let remaining = u64::from(STAKING_TIME) - 1;
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["blocks_remaining"], remaining);
+    assert_eq!(v["unlock_height"], mined_at + u64::from(STAKING_TIME));
+    assert!(
+        stderr(&o).contains(&format!("{remaining} more block(s) must be mined")),
+        "{}",
+        stderr(&o)
+    );
+
+    env.mine(u32::from(STAKING_TIME) - 2);
+    let o = env.staker(&["withdraw", "--staking-txid", &txid_arg, "--fee-rate", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 more block(s)"), "{}", stderr(&o));
+
+    env.mine(1);
+    let v = env.staker_json(&["withdraw", "--staking-txid", &txid_arg, "--fee-rate", "2"]);
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["broadcast"], true);
+    let withdraw_txid = v["txid"].as_str().unwrap().parse().unwrap();
+    env.mine(1);
+    assert!(!env.unspent(OutPoint::new(txid, 0)));
+    let withdraw = env.tx(&withdraw_txid);
+    let address: staking_core::bitcoin::Address<_> =
+        key["p2tr_address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        withdraw.output[0].script_pubkey,
+        address.assume_checked().script_pubkey()
+    );
+    assert_eq!(
+        v["value"].as_u64().unwrap() + v["fee"].as_u64().unwrap(),
+        200_000
+    );
+
+    // Spent: a clear message, not a second spend.
+    let o = env.staker(&["withdraw", "--staking-txid", &txid_arg, "--fee-rate", "2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already spent"), "{}", stderr(&o));
+}
+
+#[test]
+fn stake_with_psbt_exports_a_bip371_psbt_and_broadcasts_nothing() {
+    let env = Env::new();
+    let (key, utxo) = env.funded_key(500_000);
+    let v = env.staker_json(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "20",
+        "--fee-rate",
+        "3",
+        "--utxo",
+        &format!("{}:{}", utxo.txid, utxo.vout),
+        "--psbt",
+    ]);
+    let psbt: Psbt = v["psbt_base64"].as_str().unwrap().parse().unwrap();
+    assert_eq!(psbt.inputs.len(), 1);
+    let input = &psbt.inputs[0];
+    let address: staking_core::bitcoin::Address<_> =
+        key["p2tr_address"].as_str().unwrap().parse().unwrap();
+    let witness_utxo = input.witness_utxo.as_ref().unwrap();
+    assert_eq!(
+        witness_utxo.script_pubkey,
+        address.assume_checked().script_pubkey()
+    );
+    assert_eq!(witness_utxo.value.to_sat(), 500_000);
+    assert_eq!(
+        input.tap_internal_key.unwrap().to_string(),
+        key["staker_pk_hex"].as_str().unwrap()
+    );
+    assert_eq!(psbt.unsigned_tx.input[0].previous_output, utxo);
+    let class = classify(&psbt.unsigned_tx, &params(), BlockHeight(env.tip() + 1));
+    assert!(matches!(class, StakingTxClass::Valid(_)), "{class:?}");
+    assert!(env.unspent(utxo), "a PSBT export must not spend anything");
+}
+
+#[test]
+fn stake_refuses_an_amount_outside_the_params_and_a_spent_utxo() {
+    let env = Env::new();
+    let (_, utxo) = env.funded_key(500_000);
+    let utxo_arg = format!("{}:{}", utxo.txid, utxo.vout);
+    let o = env.staker(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "5000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+        "--utxo",
+        &utxo_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("--amount 5000 sat is outside params version 0's range 10000..=10000000 sat"),
+        "{}",
+        stderr(&o)
+    );
+    env.stake(utxo, 100_000);
+    let o = env.staker(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+        "--utxo",
+        &utxo_arg,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is spent or unknown to the node"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn stake_without_utxo_flags_explains_that_the_devnet_cannot_scan() {
+    let env = Env::new();
+    let _ = env.funded_key(500_000);
+    let o = env.staker(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--utxo txid:vout"), "{}", stderr(&o));
+}
