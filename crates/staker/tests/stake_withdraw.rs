@@ -200,3 +200,74 @@ fn stake_without_utxo_flags_explains_that_the_devnet_cannot_scan() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("--utxo txid:vout"), "{}", stderr(&o));
 }
+
+#[test]
+fn stake_signs_p2wpkh_and_p2tr_inputs_together_and_waits_for_the_confirmation_depth() {
+    let env = Env::new();
+    let (key, p2tr) = env.funded_key(60_000);
+    let address: staking_core::bitcoin::Address<_> =
+        key["p2wpkh_address"].as_str().unwrap().parse().unwrap();
+    let p2wpkh = env.fund(&address.assume_checked().script_pubkey(), 70_000);
+    let node = env.node.clone();
+    let miner = std::thread::spawn(move || {
+        for _ in 0..4 {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            node.mine_blocks(1, devnet::wallet::Wallet::faucet().script_pubkey())
+                .unwrap();
+        }
+    });
+    let o = env.staker(&[
+        "--json",
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+        "--utxo",
+        &format!("{}:{}", p2tr.txid, p2tr.vout),
+        "--utxo",
+        &format!("{}:{}", p2wpkh.txid, p2wpkh.vout),
+        "--wait",
+    ]);
+    miner.join().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 2);
+    assert!(v["confirmations"].as_u64().unwrap() >= 2, "{v}");
+    assert!(
+        stderr(&o).contains("has 0 of 2 confirmations"),
+        "progress is shown: {}",
+        stderr(&o)
+    );
+    assert!(!env.unspent(p2tr) && !env.unspent(p2wpkh));
+}
+
+#[test]
+fn withdraw_with_psbt_exports_the_timelock_path_spend_without_broadcasting() {
+    let env = Env::new();
+    let (_, utxo) = env.funded_key(1_000_000);
+    let txid = env.stake(utxo, 200_000);
+    env.mine(u32::from(STAKING_TIME));
+    let v = env.staker_json(&[
+        "withdraw",
+        "--staking-txid",
+        &txid.to_string(),
+        "--fee-rate",
+        "2",
+        "--psbt",
+    ]);
+    let psbt: Psbt = v["psbt_base64"].as_str().unwrap().parse().unwrap();
+    let input = &psbt.inputs[0];
+    assert_eq!(input.witness_utxo.as_ref().unwrap().value.to_sat(), 200_000);
+    assert_eq!(input.tap_scripts.len(), 1);
+    assert_eq!(input.tap_internal_key, Some(staking_core::keys::nums_key()));
+    assert_eq!(
+        psbt.unsigned_tx.input[0].sequence.0,
+        u32::from(STAKING_TIME)
+    );
+    assert!(env.unspent(OutPoint::new(txid, 0)));
+}
