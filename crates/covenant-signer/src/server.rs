@@ -227,20 +227,17 @@ async fn handle(
     }
 }
 
+/// Whether reading the body failed because it exceeded the limit (rather than a broken
+/// connection), also when no `Content-Length` announced it.
 fn is_length_limit(error: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if e.is::<http_body_util_limited::LengthLimitError>() {
+        if e.is::<http_body_util::LengthLimitError>() {
             return true;
         }
         source = e.source();
     }
     false
-}
-
-/// axum re-exports the limit error through its body module; keep the path in one place.
-mod http_body_util_limited {
-    pub(super) use axum::extract::rejection::LengthLimitError;
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

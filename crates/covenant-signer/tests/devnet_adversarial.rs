@@ -45,7 +45,7 @@ struct World {
     staking_tx: Transaction,
     servers: Vec<common::Running>,
     payout: ScriptBuf,
-    devnet_shutdown: CancellationToken,
+    devnet: devnet::DevnetHandle,
 }
 
 fn rpc_client(handle: &devnet::DevnetHandle) -> RpcClient {
@@ -121,8 +121,6 @@ async fn world() -> World {
         );
         servers.push(common::start(config, fx.params.clone(), Arc::new(chain), backend).await);
     }
-    // The handle's tasks keep running until the token is cancelled.
-    std::mem::forget(handle);
     World {
         fx,
         node,
@@ -130,7 +128,7 @@ async fn world() -> World {
         staking_tx,
         servers,
         payout,
-        devnet_shutdown,
+        devnet: handle,
     }
 }
 
@@ -191,7 +189,7 @@ impl World {
         for server in self.servers {
             server.stop().await;
         }
-        self.devnet_shutdown.cancel();
+        self.devnet.shutdown().await;
     }
 }
 
@@ -396,4 +394,106 @@ async fn every_single_mutation_is_refused_and_a_quorum_of_signatures_unbonds_on_
     let r = w.sign(2, &w.valid(2)).await;
     assert_refused("staking output spent", &r, bad, "is already spent");
     w.stop().await;
+}
+
+/// `run` as the binary calls it: config file values, the RPC client it builds, the key file it
+/// unlocks with the passphrase from the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_from_a_config_with_a_key_file_and_the_devnet_rpc() {
+    let devnet_shutdown = CancellationToken::new();
+    let handle = devnet::spawn(devnet::DevnetConfig::default(), devnet_shutdown.clone())
+        .await
+        .unwrap();
+    let node = Arc::clone(&handle.chain);
+    let rpc = rpc_client(&handle);
+    let fx = Fixture::new(
+        FixtureShape {
+            activation_height: 1,
+            ..FixtureShape::default()
+        },
+        43,
+    )
+    .unwrap();
+    let staking_tx = broadcast_staking_tx(&fx, &node, &rpc).await;
+    let payout = Wallet::from_seed(b"run test miner").script_pubkey().clone();
+
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("key.json");
+    let passphrase = "run test passphrase, long enough";
+    fx.member_covenant_key(1)
+        .unwrap()
+        .save(
+            &key_path,
+            &covenant_signer::keyfile::Passphrase::new(passphrase.into()),
+            covenant_signer::keyfile::KdfCost {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+        )
+        .unwrap();
+    std::env::set_var("COVENANT_SIGNER_TEST_RUN_PASSPHRASE", passphrase);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = covenant_signer::config::Config::from_toml(&format!(
+        r#"
+        [server]
+        port = {port}
+        [metrics]
+        enabled = false
+        [btc-config]
+        url = "{url}"
+        user = "{user}"
+        pass = "{pass}"
+        [signer]
+        backend = "file"
+        key-file = "{key}"
+        passphrase-env = "COVENANT_SIGNER_TEST_RUN_PASSPHRASE"
+        "#,
+        url = handle.rpc_url,
+        user = handle.rpc_user,
+        pass = handle.rpc_password,
+        key = key_path.display(),
+    ))
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(covenant_signer::run(
+        config,
+        fx.params.clone(),
+        shutdown.clone(),
+    ));
+    let url = format!("http://127.0.0.1:{port}/v1/sign-unbonding-tx");
+    let body = common::body(&fx.request(&staking_tx, TIME, 1).unwrap());
+    let client = reqwest::Client::new();
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(response) = client.post(&url).body(body.clone()).send().await {
+            answer = Some((response.status(), response.text().await.unwrap()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, text) = answer.expect("server came up");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("is not included in a block"), "{text}");
+    node.mine_blocks(10, &payout).unwrap();
+    let response = client.post(&url).body(body).send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let signature = signature_of(&text);
+    let request = fx.request(&staking_tx, TIME, 1).unwrap();
+    let staking = fx.staking_output(TIME).unwrap();
+    let sighash =
+        staking_core::unbonding::unbonding_sighash(&request.unbonding_tx, &staking, AMOUNT)
+            .unwrap();
+    let key = fx.member_key(1).unwrap().x_only_public_key().0;
+    staking_core::signing::verify_parsed(&sighash, &signature, &key).unwrap();
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+    devnet_shutdown.cancel();
+    handle.stopped().await;
 }

@@ -274,3 +274,29 @@ async fn health_reports_the_node_tip_and_other_routes_are_not_found() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_chunked_body_without_content_length_is_cut_off_at_the_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = setup();
+    let server = start(&s, "").await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/sign-unbonding-tx HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = "a".repeat(4096);
+    for _ in 0..3 {
+        let frame = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+        if stream.write_all(frame.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.ends_with("Request Entity Too Large"), "{answer}");
+    server.stop().await;
+}
