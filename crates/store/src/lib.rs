@@ -12,6 +12,7 @@
 //! * A second indexer waits as a hot standby on [`WriterLock`] (PostgreSQL advisory lock;
 //!   SQLite exclusive lock on a side file).
 
+pub mod api;
 mod codec;
 mod error;
 mod interface;
