@@ -82,7 +82,7 @@ impl AppState {
         page_size: u32,
         ordinals: Option<crate::ordinals::Ordinals>,
     ) -> Self {
-        let params_body = serde_json::to_vec(&serde_json::json!({ "data": params.to_json() }))
+        let params_body = serde_json::to_vec(&serde_json::json!({ "data": params_json(&params) }))
             .unwrap_or_default();
         let fp_index = fps
             .iter()
@@ -118,4 +118,23 @@ pub fn address_mapping(pk: XOnlyPublicKey, network: Network) -> AddressMapping {
         native_segwit_even: segwit(bitcoin::secp256k1::Parity::Even),
         native_segwit_odd: segwit(bitcoin::secp256k1::Parity::Odd),
     }
+}
+
+/// The params as `/v1/global-params` shows them: both cap fields always present, 0 when unused
+/// (`spec/api.md` §4.6).
+pub fn params_json(params: &GlobalParams) -> serde_json::Value {
+    let mut json = params.to_json();
+    if let Some(versions) = json
+        .get_mut("versions")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for v in versions {
+            if let Some(obj) = v.as_object_mut() {
+                for field in ["staking_cap", "cap_height"] {
+                    obj.entry(field).or_insert(serde_json::Value::from(0));
+                }
+            }
+        }
+    }
+    json
 }

@@ -1,4 +1,8 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
 
 //! The delegation state machine through the consumers, with stats after each transition
 //! (reference `active_staking_test.go`, `withdraw_staking_test.go`, `unbonding_test.go` event
