@@ -407,7 +407,6 @@ async fn a_malformed_block_hash_is_minus_8_naming_the_parameter_and_the_input() 
 
 /// Bitcoin Core's `getblockheader` names its argument `hash` (`getblock` says `blockhash`).
 #[tokio::test]
-#[ignore = "devnet differs: it says 'blockhash must be…' for getblockheader; run with --include-ignored against bitcoind"]
 async fn a_malformed_hash_for_getblockheader_is_minus_8_naming_the_argument_hash() {
     let target = Target::start().await;
 

@@ -91,7 +91,9 @@ pub fn call(node: &Node, method: &str, params: Value) -> Result<Value, RpcError>
         }
         "getblockheader" => {
             let args = a(&["blockhash", "verbose"], 1)?;
-            let hash: BlockHash = args.hash(0)?;
+            // Core's getblockheader names the argument `blockhash` in its help but `hash` in
+            // its parse errors (`ParseHashV(request.params[0], "hash")`).
+            let hash: BlockHash = parse_hash(args.str(0)?, "hash")?;
             let verbose = args.opt_bool(1, true)?;
             let state = node.lock();
             let entry = state.chain.entry(&hash).ok_or_else(block_not_found)?;
