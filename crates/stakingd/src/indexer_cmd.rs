@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indexer::{IndexerError, RawConfig};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct IndexerArgs {
@@ -112,13 +111,7 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.validate().context("invalid indexer configuration")?;
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        super::wait_for_signal().await;
-        tracing::info!("shutting down");
-        signal.cancel();
-    });
+    let shutdown = super::shutdown_on_signal();
     match indexer::run(config, shutdown).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e @ IndexerError::MajorReorg { .. }) => {

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+mod api_cmd;
 mod indexer_cmd;
 
 #[derive(Debug, Parser)]
@@ -29,6 +30,8 @@ enum Command {
     Devnet(DevnetArgs),
     /// Follow Bitcoin and index staking, unbonding and withdrawal transactions.
     Indexer(indexer_cmd::IndexerArgs),
+    /// Serve the v1 staking API and consume the indexer's and expiry checker's queues.
+    Api(api_cmd::ApiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Devnet(args) => runtime.block_on(devnet(args)),
         Command::Indexer(args) => runtime.block_on(indexer_cmd::run(args)),
+        Command::Api(args) => runtime.block_on(api_cmd::run(args)),
     };
     match outcome {
         Ok(code) => code,
@@ -114,7 +118,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         datadir: args.datadir.clone(),
         block_interval: args.block_interval.map(Duration::from_secs),
     };
-    let shutdown = CancellationToken::new();
+    let shutdown = shutdown_on_signal();
     let handle = devnet::spawn(config, shutdown.clone())
         .await
         .context("starting the devnet")?;
@@ -155,33 +159,44 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         None => println!("no --datadir: the chain lives in memory and is gone on exit"),
     }
     println!("faucet: {{\"method\":\"faucet\",\"params\":[\"<bcrt1 address>\", <BTC amount>, <confirm=true>]}}");
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    shutdown.cancel();
+    shutdown.cancelled().await;
     handle.stopped().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Ctrl-C or SIGTERM.
-async fn wait_for_signal() {
+/// A token cancelled on Ctrl-C or SIGTERM. The handlers are installed before this returns, so
+/// a signal that arrives right after start-up stops the service cleanly instead of killing it
+/// with the default action. Must be called inside the runtime.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        tokio::spawn(async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM/SIGINT; stop with SIGKILL");
+                    std::future::pending::<()>().await;
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; Ctrl-C only");
-                let _ignored = tokio::signal::ctrl_c().await;
-            }
-        }
+            tracing::info!("shutting down");
+            cancel.cancel();
+        });
     }
     #[cfg(not(unix))]
-    {
+    tokio::spawn(async move {
         let _ignored = tokio::signal::ctrl_c().await;
-    }
+        tracing::info!("shutting down");
+        cancel.cancel();
+    });
+    token
 }
