@@ -9,6 +9,7 @@
 
 mod backend;
 mod codec;
+mod expiry;
 mod types;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use crate::error::{Result, StoreError};
 use crate::{PgStore, SqliteStore};
 
+pub use expiry::{ClaimedExpiry, ExpiryClaim, ExpiryOutbox, ExpiryOutboxRow};
 pub use types::{
     AddressMapping, Applied, BtcInfo, ConsumedKey, Counters, Delegation, DelegationCursor,
     DelegationState, ExpiryKind, KeyStats, NewUnbondingRequest, OverallStats, RequestOutcome,
