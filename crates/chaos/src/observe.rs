@@ -1,0 +1,222 @@
+//! What is checked after a fault: the API's whole observable state (overall stats, every
+//! delegation of every staker, staker stats, finality providers) and the chain's own ledger of
+//! what the load put there. "Settled" means the API shows every confirmed staking tx in the
+//! state the chain implies and stops changing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use bitcoin::{OutPoint, Txid};
+use bitcoin_rpc::RpcClient;
+use serde_json::Value;
+
+use crate::load::{Fixture, Load, ACTIVATION, DEPTH};
+
+/// The state each delegation must reach, from the blocks of the best chain.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    /// Staking txid → expected API state (`active` or `unbonding`).
+    pub states: BTreeMap<String, &'static str>,
+    pub tip: u32,
+}
+
+/// Walks the best chain from the activation height to the last confirmed block.
+pub async fn ledger(rpc: &RpcClient, load: &Load) -> anyhow::Result<Ledger> {
+    let tip = rpc.get_block_count().await?;
+    let confirmed = tip + 1 - u32::from(DEPTH);
+    let mut staked: Vec<Txid> = Vec::new();
+    let mut spent: Vec<OutPoint> = Vec::new();
+    for h in u32::try_from(ACTIVATION)?..=confirmed {
+        let block = rpc.get_block(&rpc.get_block_hash(h).await?).await?;
+        for tx in &block.txdata {
+            let txid = tx.compute_txid();
+            if load.stakes.contains_key(&txid) {
+                staked.push(txid);
+            }
+            spent.extend(tx.input.iter().map(|i| i.previous_output));
+        }
+    }
+    let mut states = BTreeMap::new();
+    for txid in staked {
+        let unbonded = spent.contains(&OutPoint::new(txid, 0));
+        states.insert(
+            txid.to_string(),
+            if unbonded { "unbonding" } else { "active" },
+        );
+    }
+    Ok(Ledger { states, tip })
+}
+
+/// Everything the API shows, pagination tokens left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub stats: Value,
+    pub delegations: BTreeMap<String, Value>,
+    pub staker_stats: Value,
+    pub finality_providers: Value,
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: body is not JSON"))?;
+    if !status.is_success() {
+        bail!("GET {url}: {status} {body}");
+    }
+    Ok(body)
+}
+
+async fn all_pages(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<Value>> {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut out = Vec::new();
+    let mut key = String::new();
+    for _ in 0..10_000 {
+        let page = if key.is_empty() {
+            get(http, url).await?
+        } else {
+            get(http, &format!("{url}{sep}pagination_key={key}")).await?
+        };
+        if let Some(items) = page["data"].as_array() {
+            out.extend(items.iter().cloned());
+        }
+        key = page["pagination"]["next_key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if key.is_empty() {
+            return Ok(out);
+        }
+    }
+    bail!("{url}: more than 10000 pages")
+}
+
+/// Reads the API at `base` (e.g. `http://127.0.0.1:8092`).
+pub async fn snapshot(
+    http: &reqwest::Client,
+    base: &str,
+    fx: &Fixture,
+) -> anyhow::Result<Snapshot> {
+    let mut delegations = BTreeMap::new();
+    for staker in &fx.stakers {
+        let url = format!(
+            "{base}/v1/staker/delegations?staker_btc_pk={}",
+            staker.x_only()
+        );
+        for d in all_pages(http, &url).await? {
+            let hash = d["staking_tx_hash_hex"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            delegations.insert(hash, d);
+        }
+    }
+    Ok(Snapshot {
+        stats: get(http, &format!("{base}/v1/stats")).await?["data"].clone(),
+        delegations,
+        staker_stats: Value::Array(all_pages(http, &format!("{base}/v1/stats/staker")).await?),
+        finality_providers: Value::Array(
+            all_pages(http, &format!("{base}/v1/finality-providers")).await?,
+        ),
+    })
+}
+
+/// Differences between what the API shows and the chain's ledger (empty when they agree).
+pub fn ledger_problems(snapshot: &Snapshot, ledger: &Ledger) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (hash, want) in &ledger.states {
+        match snapshot.delegations.get(hash) {
+            None => problems.push(format!("delegation {hash} missing (lost event?)")),
+            Some(d) if d["state"] != *want => problems.push(format!(
+                "delegation {hash} is {} but the chain says {want} (stuck?)",
+                d["state"]
+            )),
+            Some(_) => {}
+        }
+    }
+    for hash in snapshot.delegations.keys() {
+        if !ledger.states.contains_key(hash) {
+            problems.push(format!("delegation {hash} is not on the best chain"));
+        }
+    }
+    let total = snapshot.stats["total_delegations"].as_u64();
+    if total != Some(ledger.states.len() as u64) {
+        problems.push(format!(
+            "stats say {total:?} delegations, the chain has {}",
+            ledger.states.len()
+        ));
+    }
+    problems
+}
+
+/// Polls until the API agrees with the ledger and two reads a second apart are equal.
+pub async fn settle(
+    http: &reqwest::Client,
+    base: &str,
+    fx: &Fixture,
+    ledger: &Ledger,
+    timeout: Duration,
+) -> anyhow::Result<(Snapshot, Duration)> {
+    let started = Instant::now();
+    let mut last: Option<Snapshot> = None;
+    let mut problems = vec!["never read".to_owned()];
+    while started.elapsed() < timeout {
+        match snapshot(http, base, fx).await {
+            Ok(s) => {
+                problems = ledger_problems(&s, ledger);
+                if problems.is_empty() && last.as_ref() == Some(&s) {
+                    return Ok((s, started.elapsed()));
+                }
+                last = Some(s);
+            }
+            Err(e) => problems = vec![format!("API not answering: {e:#}")],
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let shown: Vec<_> = problems.iter().take(10).collect();
+    bail!(
+        "the system did not settle within {}s: {} problem(s), first: {shown:#?}",
+        timeout.as_secs(),
+        problems.len()
+    )
+}
+
+/// Field-level differences between two snapshots (for the report when they differ).
+pub fn differences(a: &Snapshot, b: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if a.stats != b.stats {
+        out.push(format!("stats: {} vs {}", a.stats, b.stats));
+    }
+    if a.staker_stats != b.staker_stats {
+        out.push(format!(
+            "staker stats: {} vs {}",
+            a.staker_stats, b.staker_stats
+        ));
+    }
+    if a.finality_providers != b.finality_providers {
+        out.push(format!(
+            "finality providers: {} vs {}",
+            a.finality_providers, b.finality_providers
+        ));
+    }
+    for (hash, d) in &a.delegations {
+        match b.delegations.get(hash) {
+            Some(e) if e == d => {}
+            Some(e) => out.push(format!("delegation {hash}: {d} vs {e}")),
+            None => out.push(format!("delegation {hash} only in the disturbed run")),
+        }
+    }
+    for hash in b.delegations.keys() {
+        if !a.delegations.contains_key(hash) {
+            out.push(format!("delegation {hash} only in the undisturbed run"));
+        }
+    }
+    out
+}
