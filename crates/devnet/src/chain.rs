@@ -193,6 +193,11 @@ impl ChainState {
         self.utxo.get(outpoint)
     }
 
+    /// Every unspent confirmed output (for `scantxoutset`).
+    pub fn utxos(&self) -> impl Iterator<Item = (&OutPoint, &Coin)> {
+        self.utxo.iter()
+    }
+
     /// Number of unspent outputs.
     pub fn utxo_count(&self) -> usize {
         self.utxo.len()

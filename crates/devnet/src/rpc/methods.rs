@@ -40,6 +40,7 @@ pub const METHODS: &[&str] = &[
     "invalidateblock",
     "ping",
     "reconsiderblock",
+    "scantxoutset",
     "sendrawtransaction",
     "submitblock",
     "testmempoolaccept",
@@ -253,6 +254,7 @@ pub fn call(node: &Node, method: &str, params: Value) -> Result<Value, RpcError>
                 None => Err(block_not_found()),
             }
         }
+        "scantxoutset" => super::scan::scantxoutset(node, &a(&["action", "scanobjects"], 1)?),
         "faucet" => {
             let args = a(&["address", "amount", "confirm"], 2)?;
             let script = parse_address(args.str(0)?, "Invalid address")?;

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod json;
 pub mod methods;
+pub mod scan;
 pub mod server;
 
 use serde_json::{json, Value};
