@@ -1,0 +1,521 @@
+//! The all-in-one `stakingd devnet`: the embedded chain, the covenant committee, the indexer,
+//! the API, the expiry checker and the unbonding pipeline in one process, on SQLite and the
+//! in-process queues by default (PostgreSQL / RabbitMQ with `--database-url` / `--amqp-url`).
+//!
+//! Shutdown (Ctrl-C, SIGTERM, or the end of `--demo --exit-after-demo`) stops the producers
+//! first (indexer, expiry checker, pipeline: their unsent events stay in the outbox for the next
+//! start), lets the API consume what is already queued, then stops the API, the signers and
+//! the chain, so a clean stop loses nothing.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bitcoin_rpc::{RpcAuth, RpcClient, RpcConfig};
+use events::{ConsumeOutcome, EventsMetrics, QueueName, Transport};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::devnet_cmd::{DevnetArgs, DEFAULT_DATADIR};
+use crate::devnet_committee::{self, ChainAccess, RunningSigner, Setup, ACTIVATION_HEIGHT};
+
+const DEFAULT_BLOCK_INTERVAL_SECS: u64 = 5;
+/// How long a clean stop waits for the API to consume what is already queued.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A service task; it reports its end on the exit channel.
+pub type Service = JoinHandle<()>;
+pub type Exits = mpsc::UnboundedSender<(&'static str, anyhow::Result<()>)>;
+
+fn spawn_service<F>(name: &'static str, exits: &Exits, fut: F) -> Service
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let exits = exits.clone();
+    tokio::spawn(async move {
+        let result = fut.await;
+        let _ignored = exits.send((name, result));
+    })
+}
+
+/// A free loopback port for a listener that takes an address, not a socket (the API).
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("cannot find a free loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn database_url(args: &DevnetArgs, datadir: &Path) -> anyhow::Result<String> {
+    match &args.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(url.clone())
+        }
+        Some(url) if url.starts_with("sqlite:") => Ok(url.clone()),
+        Some(_) => anyhow::bail!(
+            "--database-url must be postgres://user@host/db (or sqlite:PATH); without it the devnet uses SQLite in its data directory"
+        ),
+        None => Ok(format!("sqlite:{}", datadir.join("stakingd.db").display())),
+    }
+}
+
+/// Messages published to the in-process queues and not yet finished by a consumer.
+fn in_flight(metrics: &EventsMetrics) -> u64 {
+    QueueName::ALL
+        .into_iter()
+        .map(|q| {
+            let name = q.as_str();
+            metrics.published_count(name).saturating_sub(
+                metrics.consumed_count(name, ConsumeOutcome::Processed)
+                    + metrics.consumed_count(name, ConsumeOutcome::Unprocessable),
+            )
+        })
+        .sum()
+}
+
+/// What the rest of the process needs to know about the running devnet.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub datadir: PathBuf,
+    pub rpc_url: String,
+    pub rpc_user: String,
+    pub rpc_password: String,
+    pub api_url: String,
+    pub database_url: String,
+    pub queue: String,
+    pub block_interval: Option<u64>,
+}
+
+impl Running {
+    pub fn rpc(&self) -> anyhow::Result<RpcClient> {
+        RpcClient::new(RpcConfig::new(
+            self.rpc_url.clone(),
+            RpcAuth::UserPass {
+                user: self.rpc_user.clone(),
+                password: self.rpc_password.clone(),
+            },
+        ))
+        .context("cannot make an RPC client for the devnet")
+    }
+}
+
+fn indexer_config(
+    run: &Running,
+    setup: &Setup,
+    amqp: Option<(&str, &str)>,
+) -> anyhow::Result<indexer::IndexerConfig> {
+    let queue = match amqp {
+        Some((url, prefix)) => {
+            format!("url = {url:?}\nqueue_type = \"classic\"\nqueue_prefix = {prefix:?}")
+        }
+        None => "url = \"inprocess\"".to_owned(),
+    };
+    let raw = indexer::RawConfig::from_toml(&format!(
+        "network = \"regtest\"\nparams = {params:?}\ndatabase_url = {db:?}\nmetrics_addr = \"off\"\n\
+         [bitcoind]\nurl = {url:?}\nuser = {user:?}\npassword = {pass:?}\npoll_interval_ms = 250\n\
+         [queue]\n{queue}\n",
+        params = setup.params_path.display().to_string(),
+        db = run.database_url,
+        url = run.rpc_url,
+        user = run.rpc_user,
+        pass = run.rpc_password,
+    ))
+    .context("building the indexer config")?;
+    raw.validate().context("the devnet's indexer config")
+}
+
+fn api_config(
+    run: &Running,
+    setup: &Setup,
+    listen: SocketAddr,
+    amqp: Option<(&str, &str)>,
+) -> anyhow::Result<api::Config> {
+    let queue = match amqp {
+        Some((url, prefix)) => format!(
+            "url = {url:?}\nqueue_type = \"classic\"\nqueue_prefix = {prefix:?}\nrequeue_delay_secs = 2"
+        ),
+        None => "url = \"in-process\"\nrequeue_delay_secs = 2".to_owned(),
+    };
+    let config = api::Config::from_toml(&format!(
+        "params = {params:?}\nfinality_providers = {fps:?}\n\
+         [server]\nlisten = \"{listen}\"\nnetwork = \"regtest\"\n\
+         [db]\nurl = {db:?}\nmax_connections = 8\n\
+         [queue]\n{queue}\n",
+        params = setup.params_path.display().to_string(),
+        fps = setup.fps_path.display().to_string(),
+        db = run.database_url,
+    ))
+    .context("building the API config")?;
+    config.validate().context("the devnet's API config")?;
+    Ok(config)
+}
+
+async fn connect_transport(
+    args: &DevnetArgs,
+    metrics: &EventsMetrics,
+) -> anyhow::Result<Transport> {
+    match &args.amqp_url {
+        None => Ok(Transport::InProcess(events::InProcessTransport::new(
+            metrics.clone(),
+        ))),
+        Some(url) => {
+            if !url.starts_with("amqp://") {
+                anyhow::bail!("--amqp-url must be amqp://user:password@host:port");
+            }
+            let mut config = events::RabbitMqConfig::from_uri(url.clone());
+            config.queue_type = events::QueueType::Classic;
+            config.queue_prefix = args.queue_prefix.clone();
+            let transport = events::RabbitMqTransport::connect(config, metrics.clone())
+                .await
+                .context("connecting to RabbitMQ (--amqp-url); is it running?")?;
+            Ok(Transport::RabbitMq(transport))
+        }
+    }
+}
+
+fn write_summary(run: &Running, setup: &Setup, signers: &[RunningSigner]) -> anyhow::Result<()> {
+    let members: Vec<String> = signers
+        .iter()
+        .map(|s| {
+            format!(
+                "  {{ url = \"{}\", public_key = \"{}\", config = {:?} }},",
+                s.url(),
+                s.public_key,
+                s.config_path.display().to_string()
+            )
+        })
+        .collect();
+    let fps: Vec<String> = setup
+        .finality_providers
+        .iter()
+        .map(|fp| format!("\"{fp}\""))
+        .collect();
+    let text = format!(
+        "# What `stakingd devnet` runs and where; rewritten at every start.\n\
+         network = \"regtest\"\nparams = {params:?}\nfinality_providers_file = {fps_file:?}\n\
+         finality_providers = [{fps}]\ndatabase_url = {db:?}\nqueue = {queue:?}\n\n\
+         [bitcoind]\nurl = {rpc:?}\nuser = {user:?}\npassword = {pass:?}\n\n\
+         [api]\nurl = {api:?}\n\n\
+         [committee]\nquorum = {quorum}\nmembers = [\n{members}\n]\n",
+        params = setup.params_path.display().to_string(),
+        fps_file = setup.fps_path.display().to_string(),
+        fps = fps.join(", "),
+        db = redact(&run.database_url),
+        queue = redact(&run.queue),
+        rpc = run.rpc_url,
+        user = run.rpc_user,
+        pass = run.rpc_password,
+        api = run.api_url,
+        quorum = setup.quorum,
+        members = members.join("\n"),
+    );
+    let path = run.datadir.join("devnet.toml");
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
+    let fp = setup
+        .finality_providers
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let ports: Vec<String> = signers.iter().map(|s| s.addr.port().to_string()).collect();
+    let params = setup.params_path.display();
+    println!(
+        "stakingd devnet is running (regtest; data directory {})",
+        run.datadir.display()
+    );
+    println!("RPC URL:      {}", run.rpc_url);
+    println!("RPC user:     {}", run.rpc_user);
+    println!("RPC password: {}", run.rpc_password);
+    println!("API URL:      {}", run.api_url);
+    println!(
+        "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
+        signers.len(),
+        ports.join(","),
+        setup.quorum
+    );
+    println!(
+        "services:     indexer, API, expiry checker, unbonding pipeline; database {}; queues {}",
+        redact(&run.database_url),
+        redact(&run.queue)
+    );
+    println!(
+        "params:       {params} (tag dvnt, activation height {ACTIVATION_HEIGHT}, {} confirmations, unbonding time {} blocks)",
+        devnet_committee::CONFIRMATION_DEPTH,
+        devnet_committee::UNBONDING_TIME
+    );
+    match run.block_interval {
+        Some(s) => println!("mining:       one block every {s} s"),
+        None => println!("mining:       only on request (generatetoaddress, faucet)"),
+    }
+    println!(
+        "config:       {}",
+        run.datadir.join("devnet.toml").display()
+    );
+    println!();
+    println!("Point the tools at it:");
+    let rpc = format!(
+        "--rpc-url {} --rpc-user {} --rpc-password {}",
+        run.rpc_url, run.rpc_user, run.rpc_password
+    );
+    println!("  staker keys generate --network regtest");
+    println!(
+        "  curl -s --user {}:{} -d '{{\"method\":\"faucet\",\"params\":[\"<your bcrt1 address>\",1]}}' {}",
+        run.rpc_user, run.rpc_password, run.rpc_url
+    );
+    println!(
+        "  staker stake --params {params} --network regtest {rpc} --fp-pk {fp} --amount 100000 --staking-time 100 --wait"
+    );
+    println!(
+        "  staker unbond --params {params} --network regtest --api-url {} --staking-txid <TXID> --wait",
+        run.api_url
+    );
+    println!("  staker withdraw --params {params} --network regtest {rpc} --staking-txid <TXID>");
+    println!(
+        "  staker status --network regtest --api-url {}",
+        run.api_url
+    );
+    println!(
+        "  curl -s {}/v1/stats   (OpenAPI: {}/swagger)",
+        run.api_url, run.api_url
+    );
+    println!(
+        "  staking dApp: set its API URL to {} (CORS allows any origin)",
+        run.api_url
+    );
+    println!("Ctrl-C stops everything cleanly; the same command resumes from the data directory.");
+}
+
+/// Waits until the API answers its health check (its consumers start with it).
+async fn wait_api(api_url: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("cannot make an HTTP client")?;
+    let started = tokio::time::Instant::now();
+    loop {
+        match http.get(format!("{api_url}/healthcheck")).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ if started.elapsed() > Duration::from_secs(30) => {
+                anyhow::bail!("the API at {api_url} did not answer its health check within 30 s")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Runs the all-in-one devnet until Ctrl-C / SIGTERM, a service failure, or the demo's end.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    let signal = super::shutdown_on_signal();
+    let datadir = args
+        .datadir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATADIR));
+    std::fs::create_dir_all(&datadir)
+        .with_context(|| format!("creating the data directory {}", datadir.display()))?;
+    let block_interval = match args.block_interval {
+        None => Some(DEFAULT_BLOCK_INTERVAL_SECS),
+        Some(0) => None,
+        Some(s) => Some(s),
+    };
+
+    // One token per stage, stopped in order: producers, consumers, then chain and signers.
+    let producers = CancellationToken::new();
+    let consumers = CancellationToken::new();
+    let base = CancellationToken::new();
+    let (exits, mut exited) = mpsc::unbounded_channel();
+
+    let chain = devnet::spawn(
+        devnet::DevnetConfig {
+            rpc_addr: SocketAddr::new(args.rpc_bind, args.rpc_port),
+            rpc_user: args.rpc_user.clone(),
+            rpc_password: args.rpc_password.clone(),
+            datadir: Some(datadir.join("chain")),
+            block_interval: block_interval.map(Duration::from_secs),
+        },
+        base.clone(),
+    )
+    .await
+    .context(
+        "starting the devnet chain (is another devnet using the RPC port? try --rpc-port 0)",
+    )?;
+    let node = std::sync::Arc::clone(&chain.chain);
+    let premined = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let payout = node.faucet_wallet().script_pubkey().clone();
+        while node.tip().height + 1 < ACTIVATION_HEIGHT as u32 {
+            node.mine_blocks(1, &payout)
+                .context("mining up to the activation height")?;
+        }
+        Ok(())
+    });
+    premined.await.context("the pre-mining task panicked")??;
+
+    let setup = devnet_committee::load_or_create(&datadir, args.signers, args.quorum)?;
+    let access = ChainAccess {
+        rpc_url: chain.rpc_url.clone(),
+        user: chain.rpc_user.clone(),
+        password: chain.rpc_password.clone(),
+    };
+    let signers =
+        devnet_committee::start_signers(&setup, &access, args.signer_base_port, &base).await?;
+
+    let api_port = match args.api_port {
+        0 => free_port()?,
+        p => p,
+    };
+    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
+    let run = Running {
+        datadir: datadir.clone(),
+        rpc_url: chain.rpc_url.clone(),
+        rpc_user: chain.rpc_user.clone(),
+        rpc_password: chain.rpc_password.clone(),
+        api_url: format!("http://{listen}"),
+        database_url: database_url(&args, &datadir)?,
+        queue: args
+            .amqp_url
+            .clone()
+            .unwrap_or_else(|| "in-process".to_owned()),
+        block_interval,
+    };
+    let amqp = args
+        .amqp_url
+        .as_deref()
+        .map(|url| (url, args.queue_prefix.as_str()));
+    let metrics = EventsMetrics::new();
+    let transport = connect_transport(&args, &metrics).await?;
+
+    // The API first, so its consumers are there when the indexer's relay publishes.
+    let api_cfg = api_config(&run, &setup, listen, amqp)?;
+    let service = api::Service::build(&api_cfg)
+        .await
+        .context("starting the API (database)")?;
+    let api_task = {
+        let transport = transport.clone();
+        let token = consumers.clone();
+        let consumer = api_cfg.consumer();
+        spawn_service("API", &exits, async move {
+            api::run_with(service, transport, listen, None, consumer, token).await
+        })
+    };
+
+    let mut producer_tasks = Vec::new();
+    let indexer_cfg = indexer_config(&run, &setup, amqp)?;
+    {
+        let transport = transport.clone();
+        let token = producers.clone();
+        producer_tasks.push(spawn_service("indexer", &exits, async move {
+            let registry = prometheus::Registry::new();
+            indexer::run_with(indexer_cfg, Some(transport), &registry, token)
+                .await
+                .context("indexer")
+        }));
+    }
+    producer_tasks.extend(crate::devnet_services::start(
+        &run, &setup, &signers, &transport, &producers, &exits,
+    )?);
+
+    write_summary(&run, &setup, &signers)?;
+    print_banner(&run, &setup, &signers);
+    wait_api(&run.api_url).await?;
+
+    let mut demo: Option<JoinHandle<anyhow::Result<()>>> = args.demo.then(|| {
+        let run = run.clone();
+        let params = setup.params.clone();
+        let fps = setup.finality_providers.clone();
+        let token = signal.clone();
+        tokio::spawn(async move { crate::devnet_demo::run(&run, &params, &fps, token).await })
+    });
+
+    let failed = |name: &str, result: anyhow::Result<()>| match result {
+        Ok(()) => anyhow::anyhow!("the {name} stopped unexpectedly"),
+        Err(e) => e.context(format!("the {name} failed")),
+    };
+    let mut outcome: anyhow::Result<ExitCode> = Ok(ExitCode::SUCCESS);
+    let mut keep_serving = true;
+    tokio::select! {
+        () = signal.cancelled() => keep_serving = false,
+        Some((name, result)) = exited.recv() => {
+            outcome = Err(failed(name, result));
+            keep_serving = false;
+        }
+        result = async {
+            match demo.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        } => {
+            demo = None;
+            match result {
+                Ok(Ok(())) if args.exit_after_demo => {
+                    println!("demo complete; stopping (--exit-after-demo)");
+                    keep_serving = false;
+                }
+                Ok(Ok(())) => println!("demo complete; the devnet keeps running (Ctrl-C stops it)"),
+                Ok(Err(e)) => {
+                    outcome = Err(e.context("the demo failed"));
+                    keep_serving = false;
+                }
+                Err(e) => {
+                    outcome = Err(anyhow::anyhow!("the demo task panicked: {e}"));
+                    keep_serving = false;
+                }
+            }
+        }
+    }
+    if keep_serving {
+        tokio::select! {
+            () = signal.cancelled() => {}
+            Some((name, result)) = exited.recv() => outcome = Err(failed(name, result)),
+        }
+    }
+    if let Some(task) = demo {
+        task.abort();
+    }
+
+    tracing::info!("stopping: indexer, expiry checker and unbonding pipeline first");
+    producers.cancel();
+    for task in producer_tasks {
+        let _ignored = task.await;
+    }
+    if matches!(transport, Transport::InProcess(_)) {
+        let started = tokio::time::Instant::now();
+        while in_flight(&metrics) > 0 && started.elapsed() < DRAIN_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = in_flight(&metrics);
+        if left > 0 {
+            tracing::warn!(left, "queued messages not consumed before the stop (they are dropped with the in-process queues)");
+        }
+    }
+    consumers.cancel();
+    let _ignored = api_task.await;
+    base.cancel();
+    for s in signers {
+        let _ignored = s.task.await;
+    }
+    chain.stopped().await;
+    while let Ok((name, result)) = exited.try_recv() {
+        if let Err(e) = result {
+            tracing::error!(error = %format!("{e:#}"), "the {name} ended with an error");
+        }
+    }
+    println!("stakingd devnet stopped");
+    outcome
+}
