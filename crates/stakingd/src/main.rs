@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod api_cmd;
+mod expiry_cmd;
 mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
@@ -34,6 +35,8 @@ enum Command {
     Indexer(indexer_cmd::IndexerArgs),
     /// Serve the v1 staking API and consume the indexer's and expiry checker's queues.
     Api(api_cmd::ApiArgs),
+    /// Emit expired events for delegations whose staking or unbonding timelock has passed.
+    ExpiryChecker(expiry_cmd::ExpiryArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Devnet(args) => runtime.block_on(devnet_cmd::run(args)),
         Command::Indexer(args) => runtime.block_on(indexer_cmd::run(args)),
         Command::Api(args) => runtime.block_on(api_cmd::run(args)),
+        Command::ExpiryChecker(args) => runtime.block_on(expiry_cmd::run(args)),
     };
     match outcome {
         Ok(code) => code,
