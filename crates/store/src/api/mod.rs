@@ -10,6 +10,7 @@
 mod backend;
 mod codec;
 mod expiry;
+mod pipeline;
 mod types;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::error::{Result, StoreError};
 use crate::{PgStore, SqliteStore};
 
 pub use expiry::{ClaimedExpiry, ExpiryClaim, ExpiryOutbox, ExpiryOutboxRow};
+pub use pipeline::{ClaimedUnbonding, Recorded, UnbondingProgress};
 pub use types::{
     AddressMapping, Applied, BtcInfo, ConsumedKey, Counters, Delegation, DelegationCursor,
     DelegationState, ExpiryKind, KeyStats, NewUnbondingRequest, OverallStats, RequestOutcome,
