@@ -198,8 +198,15 @@ pub async fn confirmed_staking(
     }
 }
 
-/// Waits until `txid` has `depth` confirmations, printing progress on stderr.
-pub async fn wait_confirmations(rpc: &RpcClient, txid: &Txid, depth: u32) -> Result<u32> {
+/// Waits until `txid` has `depth` confirmations, printing progress on stderr; gives up after
+/// `timeout_secs`.
+pub async fn wait_confirmations(
+    rpc: &RpcClient,
+    txid: &Txid,
+    depth: u32,
+    timeout_secs: u64,
+) -> Result<u32> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
     let mut last = None;
     loop {
         let info = rpc
@@ -214,6 +221,12 @@ pub async fn wait_confirmations(rpc: &RpcClient, txid: &Txid, depth: u32) -> Res
         }
         if confirmations >= depth {
             return Ok(confirmations);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "{txid} has {confirmations} of {depth} confirmations after {timeout_secs} s; \
+                 it stays broadcast: check again later (`staker withdraw`/`status` work once it is mined)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -43,12 +43,22 @@ pub struct Args {
     /// the node with `scantxoutset` for the key's P2TR and P2WPKH addresses.
     #[arg(long = "utxo", value_name = "TXID:VOUT[:SAT]")]
     utxos: Vec<UtxoArg>,
+    /// Fund from the unspent outputs of these addresses (repeatable; found with the node's
+    /// `scantxoutset`) instead of the key file's P2TR and P2WPKH addresses. For an external
+    /// wallet with --psbt-out / --staker-pk.
+    #[arg(long = "from", value_name = "ADDRESS", conflicts_with = "utxos")]
+    from: Vec<String>,
     /// Do not sign: print a BIP371 PSBT for an external wallet (with --staker-pk, no key file
     /// is needed).
     #[arg(long)]
     psbt: bool,
-    /// With --psbt: the staker key when no key file is used.
-    #[arg(long, value_name = "HEX", value_parser = parse_x_only, requires = "psbt")]
+    /// Do not sign: write the BIP371 PSBT (base64) to FILE for an external wallet, e.g.
+    /// `bitcoin-cli walletprocesspsbt "$(cat FILE)"`, then broadcast the signed tx yourself.
+    /// Implies --psbt.
+    #[arg(long, value_name = "FILE")]
+    psbt_out: Option<std::path::PathBuf>,
+    /// With --psbt or --psbt-out: the staker key when no key file is used.
+    #[arg(long, value_name = "HEX", value_parser = parse_x_only)]
     staker_pk: Option<XOnlyPublicKey>,
     /// With --psbt and --staker-pk: where change goes.
     #[arg(long, value_name = "ADDRESS", requires = "staker_pk")]
@@ -56,9 +66,13 @@ pub struct Args {
     /// Sign but do not broadcast: print the signed tx.
     #[arg(long)]
     no_broadcast: bool,
-    /// After broadcasting, wait until the tx has the params' confirmation depth.
+    /// After broadcasting, wait until the tx has the params' confirmation depth (progress on
+    /// stderr).
     #[arg(long)]
     wait: bool,
+    /// With --wait: give up after this many seconds (exit 1; the tx stays broadcast).
+    #[arg(long, value_name = "SECS", default_value_t = 6 * 3600)]
+    wait_timeout: u64,
 }
 
 pub fn run(args: &Args, out: Output) -> Result<ExitCode> {
@@ -68,10 +82,19 @@ pub fn run(args: &Args, out: Output) -> Result<ExitCode> {
 async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let source = args.params.source();
     let params = args.params.load()?;
-    let network = args.keys.network(Some(&source))?;
+    let psbt_only = args.psbt || args.psbt_out.is_some();
+    if args.staker_pk.is_some() && !psbt_only {
+        bail!("--staker-pk is for PSBT export: add --psbt or --psbt-out FILE, or drop --staker-pk to sign with the key file");
+    }
+    let network = if args.staker_pk.is_some() {
+        // No key file is touched, so mainnet needs no extra flag here.
+        crate::common::network_for(&source, args.keys.network)?
+    } else {
+        args.keys.network(Some(&source))?
+    };
     let rpc = args.rpc.client()?;
 
-    let (staker, key, change_script) = match (args.staker_pk, args.psbt) {
+    let (staker, key, change_script) = match (args.staker_pk, psbt_only) {
         (Some(pk), true) => {
             let Some(change) = &args.change_address else {
                 bail!("with --staker-pk, give --change-address for the change")
@@ -107,16 +130,26 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         staking_time: args.staking_time,
     }
     .script();
-    let utxos = if args.utxos.is_empty() {
+    let utxos = if !args.utxos.is_empty() {
+        chain::given_utxos(&rpc, &args.utxos).await?
+    } else if !args.from.is_empty() {
+        let addresses = args
+            .from
+            .iter()
+            .map(|a| parse_address(a, network))
+            .collect::<Result<Vec<_>>>()?;
+        chain::scan_utxos(&rpc, &addresses).await?
+    } else {
         let Some(key) = &key else {
-            bail!("with --staker-pk, give the outputs to spend with --utxo")
+            bail!("with --staker-pk, say what funds the stake: --from ADDRESS or --utxo TXID:VOUT")
         };
         chain::scan_utxos(&rpc, &[key.p2tr_address(), key.p2wpkh_address()]).await?
-    } else {
-        chain::given_utxos(&rpc, &args.utxos).await?
     };
     if utxos.is_empty() {
-        bail!("no unspent outputs for this key; fund its address first (`staker keys show`)");
+        bail!(
+            "no confirmed unspent outputs to fund the stake; fund the address first (`staker keys show` prints it) \
+             and wait for one confirmation, or give --utxo / --from"
+        );
     }
     let fee_rate = chain::fee_rate(&rpc, args.fee_rate).await?;
     let activation = u32::try_from(version.activation_height.0.saturating_sub(1))
@@ -156,12 +189,26 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         "inputs": built.inputs.iter().map(|u| u.outpoint.to_string()).collect::<Vec<_>>(),
     });
 
-    let Some(key) = key.filter(|_| !args.psbt) else {
+    let Some(key) = key.filter(|_| !psbt_only) else {
         let psbt =
             staking_psbt(&built, Some(staker), None).context("cannot make the staking PSBT")?;
-        value["psbt_base64"] = json!(psbt.to_string());
-        value["next"] =
-            json!("sign the PSBT with the wallet that owns the inputs and broadcast it");
+        let text = psbt.to_string();
+        if let Some(path) = &args.psbt_out {
+            std::fs::write(path, format!("{text}\n")).with_context(|| {
+                format!(
+                    "cannot write the PSBT to {} (is the directory writable?)",
+                    path.display()
+                )
+            })?;
+            value["psbt_file"] = json!(path.display().to_string());
+        }
+        value["psbt_base64"] = json!(text);
+        value["next"] = json!(
+            "sign the PSBT with the wallet that owns the inputs (e.g. `bitcoin-cli walletprocesspsbt`), \
+             then broadcast the final tx (`bitcoin-cli sendrawtransaction`); it counts once it has the \
+             params' confirmation depth"
+        );
+        value["confirmation_depth"] = json!(params.confirmation_depth());
         out.print(&value);
         return Ok(ExitCode::SUCCESS);
     };
@@ -192,7 +239,8 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         depth.saturating_sub(1)
     ));
     if args.wait {
-        let confirmations = chain::wait_confirmations(&rpc, &txid, u32::from(depth)).await?;
+        let confirmations =
+            chain::wait_confirmations(&rpc, &txid, u32::from(depth), args.wait_timeout).await?;
         value["confirmations"] = json!(confirmations);
     }
     out.print(&value);

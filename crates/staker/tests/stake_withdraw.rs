@@ -183,9 +183,11 @@ fn stake_refuses_an_amount_outside_the_params_and_a_spent_utxo() {
 }
 
 #[test]
-fn stake_without_utxo_flags_explains_that_the_devnet_cannot_scan() {
+fn stake_without_utxo_flags_funds_from_the_key_addresses_found_with_scantxoutset() {
     let env = Env::new();
-    let _ = env.funded_key(500_000);
+    let o = env.staker(&["--json", "keys", "generate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nothing funded yet: the CLI says what to do.
     let o = env.staker(&[
         "stake",
         "--fp-pk",
@@ -198,7 +200,84 @@ fn stake_without_utxo_flags_explains_that_the_devnet_cannot_scan() {
         "2",
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("--utxo txid:vout"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fund the address first (`staker keys show` prints it)"),
+        "{}",
+        stderr(&o)
+    );
+    let key = env.staker_json(&["keys", "show"]);
+    let p2tr: staking_core::bitcoin::Address<_> =
+        key["p2tr_address"].as_str().unwrap().parse().unwrap();
+    let p2wpkh: staking_core::bitcoin::Address<_> =
+        key["p2wpkh_address"].as_str().unwrap().parse().unwrap();
+    let a = env.fund(&p2tr.assume_checked().script_pubkey(), 60_000);
+    let b = env.fund(&p2wpkh.assume_checked().script_pubkey(), 70_000);
+    let v = env.staker_json(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+    ]);
+    let mut inputs: Vec<String> = v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap().to_owned())
+        .collect();
+    inputs.sort();
+    let mut expected = vec![a.to_string(), b.to_string()];
+    expected.sort();
+    assert_eq!(inputs, expected, "both of the key's outputs fund the stake");
+    assert!(!env.unspent(a) && !env.unspent(b));
+}
+
+#[test]
+fn stake_with_psbt_out_writes_the_psbt_for_an_external_wallet_funded_from_its_address() {
+    let env = Env::new();
+    // The external wallet's address and key; no key file at all.
+    let wallet = devnet::wallet::Wallet::from_seed(b"an external wallet");
+    let funded = env.fund(wallet.script_pubkey(), 400_000);
+    let file = env.dir.path().join("stake.psbt");
+    let o = env.staker(&[
+        "--json",
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "100000",
+        "--staking-time",
+        "10",
+        "--fee-rate",
+        "2",
+        "--staker-pk",
+        &wallet.x_only().to_string(),
+        "--change-address",
+        &wallet.address().to_string(),
+        "--from",
+        &wallet.address().to_string(),
+        "--psbt-out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.trim(), v["psbt_base64"].as_str().unwrap());
+    assert_eq!(v["confirmation_depth"], 2);
+    let psbt: Psbt = text.trim().parse().unwrap();
+    assert_eq!(psbt.unsigned_tx.input.len(), 1);
+    assert_eq!(psbt.unsigned_tx.input[0].previous_output, funded);
+    let class = classify(&psbt.unsigned_tx, &params(), BlockHeight(env.tip() + 1));
+    let StakingTxClass::Valid(parsed) = class else {
+        panic!("{class:?}")
+    };
+    assert_eq!(parsed.staker, wallet.x_only());
+    assert!(env.unspent(funded), "a PSBT export must not spend anything");
+    assert!(!env.key_file.exists(), "no key file is needed or made");
 }
 
 #[test]

@@ -1,175 +1,240 @@
-//! `unbond` and `status` against a small fake of the API's v1 endpoints (`spec/api.md` §4, §6),
-//! on a devnet: the exact request body is checked, then the unbonding tx is completed with our
-//! own committee's signatures, mined, and withdrawn after the unbonding time.
+//! `unbond` and `status` against the real staking API (`api::run_with` on SQLite with the
+//! in-process transport) and a devnet. The test plays the indexer (it publishes the active and
+//! unbonding events the indexer would, built from the chain) and the covenant committee (it
+//! completes the unbonding tx the API stored), so every step the staker CLI takes goes through
+//! the API's real validation, storage and consumers.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: a panic is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use common::{covenant, params, stderr, Env, UNBONDING_FEE, UNBONDING_TIME};
-use serde_json::{json, Value};
-use staking_core::bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use common::{covenant, params, stderr, Env, STAKING_TIME, UNBONDING_FEE, UNBONDING_TIME};
+use events::messages::{ActiveStakingEvent, UnbondingStakingEvent};
+use events::{EventsMetrics, InProcessTransport, QueueName, Transport};
+use serde_json::Value;
+use staking_core::bitcoin::consensus::encode::deserialize_hex;
 use staking_core::bitcoin::hex::FromHex;
-use staking_core::bitcoin::{OutPoint, Transaction};
+use staking_core::bitcoin::{OutPoint, Transaction, Txid};
 use staking_core::params::BlockHeight;
 use staking_core::signing::{sign, verify};
-use staking_core::staking_tx::{classify, StakingTxClass};
+use staking_core::staking_tx::{classify, ParsedStaking, StakingTxClass};
 use staking_core::unbonding::{canonical_unbonding_tx, unbonding_sighash, UnbondingTerms};
 use staking_core::witness::unbonding_witness;
+use tokio_util::sync::CancellationToken;
 
-#[derive(Default)]
-struct Fake {
-    delegation: Option<Value>,
-    requests: Vec<Value>,
+const FPS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../testdata/api-fixtures/finality-providers-test.json"
+);
+
+/// The API service running inside the test's runtime.
+struct RealApi {
+    transport: Transport,
+    /// The API's store, to read what the API stored (the unbonding request).
+    store: store::api::ApiStore,
+    shutdown: CancellationToken,
 }
 
-type Shared = Arc<Mutex<Fake>>;
-
-async fn delegation(
-    State(fake): State<Shared>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> (StatusCode, Json<Value>) {
-    let fake = fake.lock().unwrap();
-    match &fake.delegation {
-        Some(d)
-            if d["staking_tx_hash_hex"].as_str()
-                == q.get("staking_tx_hash_hex").map(String::as_str) =>
-        {
-            (StatusCode::OK, Json(json!({ "data": d })))
-        }
-        _ => (
-            StatusCode::NOT_FOUND,
-            Json(
-                json!({"errorCode":"NOT_FOUND","message":"staking delegation not found, please retry"}),
-            ),
-        ),
+impl Drop for RealApi {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
     }
 }
 
-async fn delegations(
-    State(fake): State<Shared>,
-    Query(q): Query<std::collections::HashMap<String, String>>,
-) -> Json<Value> {
-    let fake = fake.lock().unwrap();
-    let data: Vec<Value> = fake
-        .delegation
-        .iter()
-        .filter(|d| d["staker_pk_hex"].as_str() == q.get("staker_btc_pk").map(String::as_str))
-        .cloned()
-        .collect();
-    Json(json!({"data": data, "pagination": {"next_key": ""}}))
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
 }
 
-async fn unbonding(
-    State(fake): State<Shared>,
-    Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
-    let mut guard = fake.lock().unwrap();
-    let state = guard.delegation.as_ref().map(|d| d["state"].clone());
-    if state != Some(json!("active")) {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({"errorCode":"FORBIDDEN","message":"delegation state is not active"})),
-        );
+/// Starts the API on SQLite in the test's directory with the test params and points the
+/// staker CLI at it.
+fn start_api(env: &mut Env) -> RealApi {
+    let db = env.dir.path().join("api.db");
+    let toml = format!(
+        r#"
+params = "{params}"
+finality_providers = "{FPS}"
+[server]
+listen = "127.0.0.1:0"
+network = "regtest"
+[db]
+url = "sqlite://{db}"
+max_connections = 4
+[queue]
+url = "in-process"
+max_retry_attempts = 3
+requeue_delay_secs = 1
+processing_timeout_secs = 10
+"#,
+        params = env.params_path.display(),
+        db = db.display(),
+    );
+    let config = api::Config::from_toml(&toml).unwrap();
+    let service = env.rt.block_on(api::Service::build(&config)).unwrap();
+    let store = service.store.clone();
+    let transport = Transport::InProcess(InProcessTransport::new(EventsMetrics::default()));
+    let shutdown = CancellationToken::new();
+    let addr = free_port();
+    env.rt.spawn(api::run_with(
+        service,
+        transport.clone(),
+        addr,
+        None,
+        config.consumer(),
+        shutdown.clone(),
+    ));
+    let url = format!("http://{addr}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the API did not start on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    guard.requests.push(body);
-    if let Some(d) = guard.delegation.as_mut() {
-        d["state"] = json!("unbonding_requested");
+    env.api_url = Some(url);
+    RealApi {
+        transport,
+        store,
+        shutdown,
     }
-    let fake = fake.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        if let Some(d) = fake.lock().unwrap().delegation.as_mut() {
-            d["state"] = json!("unbonding");
-        }
-    });
-    (StatusCode::ACCEPTED, Json(Value::Null))
 }
 
-fn serve(env: &mut Env) -> Shared {
-    let fake: Shared = Arc::default();
-    let app = Router::new()
-        .route("/v1/delegation", get(delegation))
-        .route("/v1/staker/delegations", get(delegations))
-        .route("/v1/unbonding", post(unbonding))
-        .with_state(fake.clone());
-    let listener = env
-        .rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    env.api_url = Some(format!("http://{}", listener.local_addr().unwrap()));
+/// The staking tx as the indexer parses it at its inclusion height.
+fn parsed(tx: &Transaction, height: u64) -> ParsedStaking {
+    match classify(tx, &params(), BlockHeight(height)) {
+        StakingTxClass::Valid(p) => p,
+        other => panic!("not a valid staking tx: {other:?}"),
+    }
+}
+
+fn block_time(env: &Env, height: u64) -> i64 {
+    let state = env.node.lock();
+    let hash = state.chain.hash_at(u32::try_from(height).unwrap()).unwrap();
+    i64::from(state.chain.entry(&hash).unwrap().block.header.time)
+}
+
+/// Publishes what the indexer publishes once the staking tx has the confirmation depth.
+fn publish_active(env: &Env, api: &RealApi, tx: &Transaction, height: u64) {
+    let p = parsed(tx, height);
+    let event = ActiveStakingEvent {
+        staking_tx_hash: tx.compute_txid(),
+        staker_pk: p.staker,
+        finality_provider_pk: p.finality_provider,
+        staking_value: p.staking_value,
+        staking_start_height: height,
+        staking_start_timestamp: block_time(env, height),
+        staking_timelock: u64::from(p.staking_time),
+        staking_output_index: u64::from(p.staking_output_index),
+        staking_tx: tx.clone(),
+        is_overflow: false,
+    };
+    let body = serde_json::to_vec(&event).unwrap();
     env.rt
-        .spawn(async move { axum::serve(listener, app).await });
-    fake
+        .block_on(api.transport.publish(QueueName::ActiveStaking, &body))
+        .unwrap();
 }
 
-fn delegation_json(tx: &Transaction, height: u64, staker: &str, state: &str) -> Value {
-    json!({
-        "staking_tx_hash_hex": tx.compute_txid().to_string(),
-        "staker_pk_hex": staker,
-        "finality_provider_pk_hex": common::FP,
-        "state": state,
-        "staking_value": tx.output[0].value.to_sat(),
-        "staking_tx": {
-            "tx_hex": serialize_hex(tx), "output_index": 0,
-            "start_timestamp": "2026-01-01T00:00:00Z", "start_height": height,
-            "timelock": common::STAKING_TIME
-        },
-        "is_overflow": false
-    })
+fn publish_unbonding(env: &Env, api: &RealApi, staking: Txid, tx: &Transaction, height: u64) {
+    let event = UnbondingStakingEvent {
+        staking_tx_hash: staking,
+        unbonding_start_height: height,
+        unbonding_start_timestamp: block_time(env, height),
+        unbonding_timelock: u64::from(UNBONDING_TIME),
+        unbonding_output_index: 0,
+        unbonding_tx: tx.clone(),
+        unbonding_tx_hash: tx.compute_txid(),
+    };
+    let body = serde_json::to_vec(&event).unwrap();
+    env.rt
+        .block_on(api.transport.publish(QueueName::UnbondingStaking, &body))
+        .unwrap();
+}
+
+/// Polls `staker status --json` until the delegation is in `state`.
+fn wait_state(env: &Env, txid: &Txid, state: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = env.staker_json(&["status"]);
+        let found = s["delegations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["staking_tx_hash_hex"] == txid.to_string())
+            .cloned();
+        if let Some(d) = found.filter(|d| d["state"] == state) {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delegation {txid} never reached `{state}`: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]
-fn unbond_submits_the_canonical_tx_and_signature_then_the_unbonding_output_is_withdrawn() {
+fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is_mined() {
     let mut env = Env::new();
-    let fake = serve(&mut env);
-    let (key, utxo) = env.funded_key(1_000_000);
+    let api = start_api(&mut env);
+    let (key, _) = env.funded_key(1_000_000);
     let staker = key["staker_pk_hex"].as_str().unwrap().to_owned();
-    let txid = env.stake(utxo, 300_000);
+    // Funded from the node's UTXO set (scantxoutset), no --utxo.
+    let txid = env.stake_scanned(300_000);
     env.mine(2);
     let height = env.tip() - 1;
     let staking_tx = env.tx(&txid);
-    fake.lock().unwrap().delegation = Some(delegation_json(&staking_tx, height, &staker, "active"));
 
-    let v = env.staker_json(&["unbond", "--staking-txid", &txid.to_string(), "--wait"]);
-    assert_eq!(v["submitted"], true);
-    assert_eq!(v["state"], "unbonding");
-
-    // The exact payload: four fields, the canonical tx, the staker's valid signature.
-    let requests = fake.lock().unwrap().requests.clone();
-    assert_eq!(requests.len(), 1);
-    let body = requests[0].as_object().unwrap();
-    let mut fields: Vec<&str> = body.keys().map(String::as_str).collect();
-    fields.sort_unstable();
-    assert_eq!(
-        fields,
-        [
-            "staker_signed_signature_hex",
-            "staking_tx_hash_hex",
-            "unbonding_tx_hash_hex",
-            "unbonding_tx_hex"
-        ]
+    // Before the indexer's event the API does not know the delegation; the CLI says when it will.
+    let o = env.staker(&["unbond", "--staking-txid", &txid.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("it appears once the tx has the params' confirmation depth"),
+        "{}",
+        stderr(&o)
     );
-    let params = params();
-    let StakingTxClass::Valid(parsed) = classify(&staking_tx, &params, BlockHeight(height)) else {
-        panic!("not staking")
+
+    publish_active(&env, &api, &staking_tx, height);
+    let d = wait_state(&env, &txid, "active");
+    assert_eq!(d["staker_pk_hex"], staker);
+    assert_eq!(d["staking_value"], 300_000);
+    assert_eq!(d["staking_tx"]["start_height"], height);
+    assert_eq!(d["staking_tx"]["timelock"], u64::from(STAKING_TIME));
+
+    // `unbond --wait` submits, then follows the state until the unbonding tx is on chain.
+    let child = Command::new(env!("CARGO_BIN_EXE_staker"))
+        .args([
+            "--json",
+            "unbond",
+            "--staking-txid",
+            &txid.to_string(),
+            "--wait",
+            "--wait-timeout",
+            "90",
+        ])
+        .envs(env.staker_env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The request the API stored: the canonical unbonding tx and a valid staker signature.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let request = loop {
+        let stored = env.rt.block_on(api.store.unbonding_requests()).unwrap();
+        if let Some(r) = stored.into_iter().next() {
+            break r.request;
+        }
+        assert!(Instant::now() < deadline, "the API stored no request");
+        std::thread::sleep(Duration::from_millis(100));
     };
-    let version = params.version(0).unwrap();
+    wait_state(&env, &txid, "unbonding_requested");
+    let p = parsed(&staking_tx, height);
+    let version = params().version(0).unwrap().clone();
     let staking = staking_core::script::StakingOutput::new(
-        version
-            .staking_keys(parsed.staker, parsed.finality_provider)
-            .unwrap(),
-        parsed.staking_time,
+        version.staking_keys(p.staker, p.finality_provider).unwrap(),
+        p.staking_time,
     )
     .unwrap();
     let terms = UnbondingTerms {
@@ -178,39 +243,22 @@ fn unbond_submits_the_canonical_tx_and_signature_then_the_unbonding_output_is_wi
     };
     let expected = canonical_unbonding_tx(
         &staking,
-        OutPoint::new(txid, 0),
-        parsed.staking_value,
+        OutPoint::new(txid, p.staking_output_index),
+        p.staking_value,
         &terms,
     )
     .unwrap();
-    let sent: Transaction = deserialize_hex(body["unbonding_tx_hex"].as_str().unwrap()).unwrap();
-    assert_eq!(sent, expected);
-    assert_eq!(body["staking_tx_hash_hex"], txid.to_string());
-    assert_eq!(
-        body["unbonding_tx_hash_hex"],
-        expected.compute_txid().to_string()
-    );
-    assert_eq!(sent.output[0].value.to_sat(), 300_000 - UNBONDING_FEE);
-    let sighash = unbonding_sighash(&expected, &staking, parsed.staking_value).unwrap();
-    let sig_bytes =
-        Vec::<u8>::from_hex(body["staker_signed_signature_hex"].as_str().unwrap()).unwrap();
-    let staker_sig = verify(&sighash, &sig_bytes, &parsed.staker).unwrap();
+    let stored_tx: Transaction = deserialize_hex(&request.unbonding_tx_hex).unwrap();
+    assert_eq!(stored_tx, expected);
+    assert_eq!(request.staking_tx_hash, txid);
+    assert_eq!(request.unbonding_tx_hash, expected.compute_txid());
+    assert_eq!(stored_tx.output[0].value.to_sat(), 300_000 - UNBONDING_FEE);
+    let sighash = unbonding_sighash(&expected, &staking, p.staking_value).unwrap();
+    let sig_bytes = Vec::<u8>::from_hex(&request.staker_signature_hex).unwrap();
+    let staker_sig = verify(&sighash, &sig_bytes, &p.staker).unwrap();
 
-    // A second request is refused with the API's message.
-    let o = env.staker(&["unbond", "--staking-txid", &txid.to_string()]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("is `unbonding`; only an `active` delegation"),
-        "{}",
-        stderr(&o)
-    );
-
-    // status lists it.
-    let s = env.staker_json(&["status"]);
-    assert_eq!(s["delegations"][0]["staking_tx_hash_hex"], txid.to_string());
-    assert_eq!(s["delegations"][0]["state"], "unbonding");
-
-    // The committee (ours) completes the tx; then the unbonding output is withdrawn.
+    // The committee (quorum 2 of our 3 keys) completes the tx; it is mined; the indexer's event
+    // moves the delegation to `unbonding`, which ends the CLI's wait.
     let cov: Vec<_> = (1..=2u8)
         .map(|i| {
             (
@@ -221,8 +269,39 @@ fn unbond_submits_the_canonical_tx_and_signature_then_the_unbonding_output_is_wi
         .collect();
     let mut signed = expected.clone();
     signed.input[0].witness = unbonding_witness(&staking, &staker_sig, &cov).unwrap();
-    env.node.submit_tx(signed).unwrap();
+    env.node.submit_tx(signed.clone()).unwrap();
     env.mine(1);
+    publish_unbonding(&env, &api, txid, &signed, env.tip());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["submitted"], true);
+    assert_eq!(v["state"], "unbonding");
+    assert_eq!(
+        v["unbonding_tx_hash_hex"],
+        expected.compute_txid().to_string()
+    );
+    let progress = stderr(&out);
+    assert!(
+        progress.contains(": unbonding_requested") && progress.contains(": unbonding\n"),
+        "{progress}"
+    );
+
+    // status shows the unbonding tx; a second unbond is refused with what to do.
+    let d = wait_state(&env, &txid, "unbonding");
+    assert_eq!(
+        d["unbonding_tx"]["tx_hex"],
+        staking_core::bitcoin::consensus::encode::serialize_hex(&signed)
+    );
+    let o = env.staker(&["unbond", "--staking-txid", &txid.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is `unbonding`; only an `active` delegation"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The unbonding output: too early (exit 2, blocks remaining), then withdrawn.
     let unbonding_txid = expected.compute_txid().to_string();
     let o = env.staker(&[
         "--json",
@@ -233,45 +312,79 @@ fn unbond_submits_the_canonical_tx_and_signature_then_the_unbonding_output_is_wi
         "2",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["kind"], "unbonding");
-    assert_eq!(v["blocks_remaining"], u64::from(UNBONDING_TIME) - 1);
-    let o = env.staker(&[
-        "withdraw",
-        "--staking-txid",
-        &txid.to_string(),
-        "--fee-rate",
-        "2",
-    ]);
-    assert!(
-        stderr(&o).contains("withdraw with --unbonding-txid"),
-        "{}",
-        stderr(&o)
-    );
-
+    let w: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(w["kind"], "unbonding");
+    assert_eq!(w["blocks_remaining"], u64::from(UNBONDING_TIME) - 1);
     env.mine(u32::from(UNBONDING_TIME) - 1);
-    let v = env.staker_json(&[
+    let w = env.staker_json(&[
         "withdraw",
         "--unbonding-txid",
         &unbonding_txid,
         "--fee-rate",
         "2",
     ]);
-    assert_eq!(v["broadcast"], true);
+    assert_eq!(w["broadcast"], true);
     env.mine(1);
     assert!(!env.unspent(OutPoint::new(expected.compute_txid(), 0)));
 }
 
 #[test]
-fn unbond_of_an_unknown_delegation_says_when_it_will_appear() {
+fn the_real_api_refuses_an_unbonding_signed_by_another_key_and_the_cli_shows_its_message() {
     let mut env = Env::new();
-    let _fake = serve(&mut env);
-    let _ = env.staker_json(&["keys", "generate"]);
-    let o = env.staker(&["unbond", "--staking-txid", &"ab".repeat(32)]);
+    let api = start_api(&mut env);
+    let (_key, _) = env.funded_key(1_000_000);
+    let txid = env.stake_scanned(200_000);
+    env.mine(2);
+    let height = env.tip() - 1;
+    let staking_tx = env.tx(&txid);
+    publish_active(&env, &api, &staking_tx, height);
+    wait_state(&env, &txid, "active");
+
+    // A signature over the right tx by the wrong key: the CLI checks its own key first...
+    let other = env.dir.path().join("other-key.json");
+    let o = env.staker(&[
+        "--json",
+        "keys",
+        "generate",
+        "--key-file",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = env.staker(&[
+        "unbond",
+        "--staking-txid",
+        &txid.to_string(),
+        "--key-file",
+        other.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("the API does not know staking tx"),
+        stderr(&o).contains("use the staker's key file"),
         "{}",
         stderr(&o)
     );
+
+    // ...and the API itself refuses a forged body (its real validation, through the CLI's client).
+    let good = env.staker_json(&["unbond", "--staking-txid", &txid.to_string(), "--no-submit"]);
+    let mut body = good["request"].clone();
+    body["staker_signed_signature_hex"] = Value::String("11".repeat(64));
+    let url = format!("{}/v1/unbonding", env.api_url.as_deref().unwrap());
+    let response = env.rt.block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(response.status().as_u16(), 403);
+    let error: Value = env.rt.block_on(response.json()).unwrap();
+    assert_eq!(error["errorCode"], "VALIDATION_ERROR", "{error}");
+    // Nothing was stored and the delegation is still active.
+    assert!(env
+        .rt
+        .block_on(api.store.unbonding_requests())
+        .unwrap()
+        .is_empty());
+    wait_state(&env, &txid, "active");
 }

@@ -95,19 +95,34 @@ impl Env {
         }
     }
 
-    pub fn staker(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_staker"));
-        cmd.args(args)
-            .env("STAKER_NETWORK", "regtest")
-            .env("STAKER_PARAMS", &self.params_path)
-            .env("STAKER_KEY_FILE", &self.key_file)
-            .env("STAKER_RPC_URL", &self.rpc_url)
-            .env("STAKER_RPC_USER", "devnet")
-            .env("STAKER_RPC_PASSWORD", "devnet");
+    /// The `STAKER_…` variables that point the CLI at this devnet, params, key and API.
+    pub fn staker_env(&self) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("STAKER_NETWORK".to_owned(), "regtest".to_owned()),
+            (
+                "STAKER_PARAMS".to_owned(),
+                self.params_path.display().to_string(),
+            ),
+            (
+                "STAKER_KEY_FILE".to_owned(),
+                self.key_file.display().to_string(),
+            ),
+            ("STAKER_RPC_URL".to_owned(), self.rpc_url.clone()),
+            ("STAKER_RPC_USER".to_owned(), "devnet".to_owned()),
+            ("STAKER_RPC_PASSWORD".to_owned(), "devnet".to_owned()),
+        ];
         if let Some(api) = &self.api_url {
-            cmd.env("STAKER_API_URL", api);
+            vars.push(("STAKER_API_URL".to_owned(), api.clone()));
         }
-        cmd.output().unwrap()
+        vars
+    }
+
+    pub fn staker(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_staker"))
+            .args(args)
+            .envs(self.staker_env())
+            .output()
+            .unwrap()
     }
 
     pub fn staker_json(&self, args: &[&str]) -> Value {
@@ -180,6 +195,26 @@ impl Env {
             "2",
             "--utxo",
             &format!("{}:{}", utxo.txid, utxo.vout),
+        ]);
+        assert_eq!(v["broadcast"], true);
+        v["txid"].as_str().unwrap().parse().unwrap()
+    }
+}
+
+impl Env {
+    /// Stakes `sat` from whatever the key file's addresses hold, found by the CLI through the
+    /// node's `scantxoutset`; returns the staking txid.
+    pub fn stake_scanned(&self, sat: u64) -> Txid {
+        let v = self.staker_json(&[
+            "stake",
+            "--fp-pk",
+            FP,
+            "--amount",
+            &sat.to_string(),
+            "--staking-time",
+            &STAKING_TIME.to_string(),
+            "--fee-rate",
+            "2",
         ]);
         assert_eq!(v["broadcast"], true);
         v["txid"].as_str().unwrap().parse().unwrap()
