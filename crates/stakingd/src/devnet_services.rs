@@ -1,22 +1,75 @@
 //! The devnet's expiry checker and unbonding pipeline, wired to the same chain, database,
 //! queues and committee as the rest of the all-in-one process.
 
+use std::time::Duration;
+
+use anyhow::Context;
+use bitcoin_rpc::{RpcAuth, RpcConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::devnet_committee::{RunningSigner, Setup};
-use crate::devnet_stack::{Running, Service};
+use crate::devnet_stack::{spawn_service, Exits, Running, Service};
+
+fn rpc_config(run: &Running) -> RpcConfig {
+    RpcConfig::new(
+        run.rpc_url.clone(),
+        RpcAuth::UserPass {
+            user: run.rpc_user.clone(),
+            password: run.rpc_password.clone(),
+        },
+    )
+}
 
 /// Starts the expiry checker and the unbonding pipeline; their tasks end when `shutdown` fires.
 pub fn start(
-    _run: &Running,
-    _setup: &Setup,
-    _signers: &[RunningSigner],
-    _transport: &events::Transport,
-    _shutdown: &CancellationToken,
-    _exits: &crate::devnet_stack::Exits,
+    run: &Running,
+    setup: &Setup,
+    signers: &[RunningSigner],
+    transport: &events::Transport,
+    shutdown: &CancellationToken,
+    exits: &Exits,
 ) -> anyhow::Result<Vec<Service>> {
-    tracing::warn!(
-        "the expiry checker and the unbonding pipeline are not wired into the devnet yet"
+    let mut services = Vec::new();
+
+    let mut expiry = expiry_checker::Config::new(
+        run.database_url.clone(),
+        expiry_checker::TipSource::Rpc(rpc_config(run)),
     );
-    Ok(Vec::new())
+    // Blocks come every few seconds on the devnet: look often.
+    expiry.poll_interval = Duration::from_millis(500);
+    {
+        let transport = transport.clone();
+        let token = shutdown.clone();
+        services.push(spawn_service("expiry checker", exits, async move {
+            let registry = prometheus::Registry::new();
+            expiry_checker::run_with(expiry, Some(transport), &registry, token)
+                .await
+                .context("expiry checker")
+        }));
+    }
+
+    let endpoints = signers
+        .iter()
+        .map(|s| unbonding_pipeline::SignerEndpoint::new(s.public_key, s.url()))
+        .collect();
+    let mut pipeline = unbonding_pipeline::Config::new(
+        run.database_url.clone(),
+        rpc_config(run),
+        setup.params.clone(),
+        endpoints,
+    );
+    pipeline.poll_interval = Duration::from_millis(500);
+    pipeline.db_max_connections = 4;
+    pipeline
+        .check()
+        .context("the devnet's unbonding pipeline config")?;
+    {
+        let token = shutdown.clone();
+        services.push(spawn_service("unbonding pipeline", exits, async move {
+            unbonding_pipeline::run(pipeline, token)
+                .await
+                .context("unbonding pipeline")
+        }));
+    }
+    Ok(services)
 }

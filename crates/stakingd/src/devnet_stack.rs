@@ -30,7 +30,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 pub type Service = JoinHandle<()>;
 pub type Exits = mpsc::UnboundedSender<(&'static str, anyhow::Result<()>)>;
 
-fn spawn_service<F>(name: &'static str, exits: &Exits, fut: F) -> Service
+pub fn spawn_service<F>(name: &'static str, exits: &Exits, fut: F) -> Service
 where
     F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {

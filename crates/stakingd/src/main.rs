@@ -7,12 +7,12 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod api_cmd;
-mod expiry_cmd;
 mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
 mod devnet_services;
 mod devnet_stack;
+mod expiry_cmd;
 mod indexer_cmd;
 
 #[derive(Debug, Parser)]

@@ -1,5 +1,5 @@
-//! `stakingd devnet` as a process: prints its RPC URL and credentials, serves, stops on SIGTERM;
-//! without `--chain-only` it says the all-in-one mode is not built and exits non-zero.
+//! `stakingd devnet --chain-only` as a process: prints its RPC URL and credentials, serves,
+//! stops on SIGTERM. The all-in-one devnet is tested in `devnet_all_in_one.rs`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,16 +8,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-#[test]
-fn devnet_without_chain_only_refuses_honestly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .args(["devnet", "--rpc-port", "0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
-}
 
 #[test]
 fn devnet_chain_only_prints_its_rpc_url_and_stops_on_sigterm() {
