@@ -1,0 +1,482 @@
+//! The world the pipeline runs in for tests and the benchmark: a fresh database (SQLite temp
+//! file or a randomly named PostgreSQL database), the embedded devnet over RPC, and a
+//! covenant committee of real `covenant-signer` servers on loopback, each member honest,
+//! down, answering garbage or answering with a signature that does not verify.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is a failed test"
+)]
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bitcoin::secp256k1::Message;
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Witness};
+use bitcoin_rpc::{RpcAuth, RpcClient, RpcConfig};
+use covenant_signer::chain::CachedChain;
+use covenant_signer::fixture::{Fixture, FixtureShape};
+use covenant_signer::keystore::KeyBackend;
+use covenant_signer::rpc_chain::RpcChain;
+use devnet::wallet::Wallet;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use staking_core::keys::SECP;
+use store::api::{AddressMapping, ApiStore, ConsumedKey, Delegation, DelegationState, TxInfo};
+use store::api::{NewUnbondingRequest, RequestOutcome};
+use tokio_util::sync::CancellationToken;
+use unbonding_pipeline::{Config, SignerEndpoint};
+
+pub const STAKE: Amount = Amount::from_sat(100_000);
+pub const STAKING_TIME: u16 = 1_000;
+
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test; SQLite's temp dir lives as long as this.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// `None` (test skipped with a note) only when PostgreSQL is unreachable outside CI.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("api.db").display());
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let base = std::env::var("DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+                let admin = PgConnectOptions::from_str(&base).unwrap();
+                let mut conn = match PgConnection::connect_with(&admin).await {
+                    Ok(c) => c,
+                    Err(e) if !ci() => {
+                        eprintln!("SKIPPED: PostgreSQL unreachable ({e}); CI=true makes this fail");
+                        return None;
+                    }
+                    Err(e) => panic!("CI=true and PostgreSQL is unreachable: {e}"),
+                };
+                let name = format!("pipeline_test_{:016x}", rand::random::<u64>());
+                conn.execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .unwrap();
+                let _ = conn.close().await;
+                let url = admin.database(&name).to_url_lossy().to_string();
+                Some(TestDb { url, _dir: None })
+            }
+        }
+    }
+
+    pub async fn store(&self) -> ApiStore {
+        let store = ApiStore::connect(&self.url, 8).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+}
+
+/// How one committee member behaves toward the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    /// A real signing server.
+    Honest,
+    /// Nothing listens on its port.
+    Down,
+    /// Answers 200 with a body that is not the signature envelope.
+    Garbage,
+    /// Answers 200 with a well-formed signature over another message.
+    WrongSignature,
+    /// Answers after 5 s (longer than the tests' signer timeout).
+    Slow,
+}
+
+/// Devnet, committee and funding for one test.
+pub struct World {
+    pub fx: Fixture,
+    pub devnet: devnet::DevnetHandle,
+    pub node: Arc<devnet::Node>,
+    pub rpc_config: RpcConfig,
+    pub rpc: RpcClient,
+    funder: Wallet,
+    coins: Mutex<Vec<(OutPoint, TxOut)>>,
+    /// The real servers' URLs, by member index (every member has one).
+    pub honest_urls: Vec<String>,
+    /// What the pipeline is told, by member index, according to the members' behaviour.
+    pub endpoints: Vec<SignerEndpoint>,
+    pub payout: ScriptBuf,
+    shutdown: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn rpc_config(handle: &devnet::DevnetHandle) -> RpcConfig {
+    let mut c = RpcConfig::new(
+        handle.rpc_url.clone(),
+        RpcAuth::UserPass {
+            user: handle.rpc_user.clone(),
+            password: handle.rpc_password.clone(),
+        },
+    );
+    c.timeout = Duration::from_secs(30);
+    c
+}
+
+fn signer_config() -> covenant_signer::config::Config {
+    covenant_signer::config::Config::from_toml(
+        r#"
+        [server]
+        port = 0
+        [metrics]
+        enabled = false
+        [rate-limit]
+        requests-per-second = 0
+        burst = 0
+        [btc-config]
+        url = "http://127.0.0.1:1"
+        user = "user"
+        pass = "unused"
+        [signer]
+        backend = "file"
+        key-file = "/nonexistent/key.json"
+        "#,
+    )
+    .unwrap()
+}
+
+/// A loopback server answering every request with `status` and `body` after `delay`.
+async fn fake_signer(
+    status: u16,
+    body: String,
+    delay: Duration,
+    shutdown: CancellationToken,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/json")],
+                body,
+            )
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    });
+    (format!("http://{addr}"), task)
+}
+
+/// A URL nothing listens on.
+async fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+impl World {
+    /// A committee of `members.len()` with `quorum`; `coins` funding outputs for staking txs.
+    pub async fn start(members: &[Member], quorum: u32, coins: usize) -> World {
+        Self::start_with(members, quorum, coins, |_| {}).await
+    }
+
+    pub async fn start_with(
+        members: &[Member],
+        quorum: u32,
+        coins: usize,
+        shape: impl FnOnce(&mut FixtureShape),
+    ) -> World {
+        let shutdown = CancellationToken::new();
+        let devnet = devnet::spawn(devnet::DevnetConfig::default(), shutdown.clone())
+            .await
+            .unwrap();
+        let node = Arc::clone(&devnet.chain);
+        let mut fixture_shape = FixtureShape {
+            members: members.len(),
+            quorum,
+            activation_height: 1,
+            ..FixtureShape::default()
+        };
+        shape(&mut fixture_shape);
+        let fx = Fixture::new(fixture_shape, 7).unwrap();
+        let rpc_config = rpc_config(&devnet);
+        let rpc = RpcClient::new(rpc_config.clone()).unwrap();
+        let funder = Wallet::from_seed(b"unbonding pipeline test funder");
+        let payout = Wallet::from_seed(b"unbonding pipeline test miner")
+            .script_pubkey()
+            .clone();
+        let funded = {
+            let node = Arc::clone(&node);
+            let script = funder.script_pubkey().clone();
+            let payer = Wallet::from_seed(b"unbonding pipeline test payer");
+            tokio::task::spawn_blocking(move || {
+                devnet::generator::fund(&node, &payer, &script, coins.max(1)).unwrap()
+            })
+            .await
+            .unwrap()
+        };
+
+        let mut honest_urls = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut tasks = Vec::new();
+        for (i, behaviour) in members.iter().enumerate() {
+            let chain = CachedChain::new(
+                RpcChain::new(RpcClient::new(rpc_config.clone()).unwrap()),
+                Duration::from_secs(30),
+                100_000,
+            );
+            let backend = KeyBackend::File(fx.member_covenant_key(i).unwrap());
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let token = shutdown.clone();
+            let params = fx.params.clone();
+            tasks.push(tokio::spawn(async move {
+                covenant_signer::serve(
+                    signer_config(),
+                    params,
+                    Arc::new(chain),
+                    backend,
+                    token,
+                    move |bound| {
+                        let _ = tx.send(bound);
+                    },
+                )
+                .await
+                .unwrap();
+            }));
+            let real = format!("http://{}", rx.await.unwrap().api);
+            let key = fx.member_key(i).unwrap();
+            let url = match behaviour {
+                Member::Honest => real.clone(),
+                Member::Down => closed_port_url().await,
+                Member::Garbage => {
+                    let (url, task) = fake_signer(
+                        200,
+                        "<html>upstream said hello</html>".into(),
+                        Duration::ZERO,
+                        shutdown.clone(),
+                    )
+                    .await;
+                    tasks.push(task);
+                    url
+                }
+                Member::WrongSignature => {
+                    let other = SECP
+                        .sign_schnorr_no_aux_rand(&Message::from_digest([7; 32]), &fx.members[i]);
+                    let body = format!(
+                        r#"{{"data":{{"signature_hex":"{}"}}}}"#,
+                        hex::encode(other.serialize())
+                    );
+                    let (url, task) =
+                        fake_signer(200, body, Duration::ZERO, shutdown.clone()).await;
+                    tasks.push(task);
+                    url
+                }
+                Member::Slow => {
+                    let (url, task) =
+                        fake_signer(500, "{}".into(), Duration::from_secs(5), shutdown.clone())
+                            .await;
+                    tasks.push(task);
+                    url
+                }
+            };
+            honest_urls.push(real);
+            endpoints.push(SignerEndpoint::new(key, url));
+        }
+        World {
+            fx,
+            devnet,
+            node,
+            rpc_config,
+            rpc,
+            funder,
+            coins: Mutex::new(funded),
+            honest_urls,
+            endpoints,
+            payout,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Endpoints pointing at every member's real server.
+    pub fn all_honest(&self) -> Vec<SignerEndpoint> {
+        self.endpoints
+            .iter()
+            .zip(&self.honest_urls)
+            .map(|(e, url)| SignerEndpoint::new(e.public_key, url.clone()))
+            .collect()
+    }
+
+    /// A pipeline config for this world: short timeouts and backoff for tests.
+    pub fn config(&self, database_url: &str) -> Config {
+        let mut c = Config::new(
+            database_url,
+            self.rpc_config.clone(),
+            self.fx.params.clone(),
+            self.endpoints.clone(),
+        );
+        c.signer_timeout = Duration::from_millis(1_500);
+        c.lease = Duration::from_secs(10);
+        c.backoff.base = Duration::from_millis(50);
+        c.backoff.max = Duration::from_millis(200);
+        c.poll_interval = Duration::from_millis(100);
+        c
+    }
+
+    pub fn mine(&self, n: u32) {
+        self.node.mine_blocks(n, &self.payout).unwrap();
+    }
+
+    pub fn tip(&self) -> u32 {
+        self.node.tip().height
+    }
+
+    /// Builds, signs and submits `n` staking txs (not mined).
+    pub fn stake(&self, n: usize) -> Vec<Transaction> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (outpoint, prevout) = self.coins.lock().unwrap().pop().expect("funded coins left");
+            let change = TxOut {
+                value: prevout.value - STAKE - Amount::from_sat(2_000),
+                script_pubkey: self.funder.script_pubkey().clone(),
+            };
+            let mut tx = self
+                .fx
+                .staking_tx(outpoint, STAKE, STAKING_TIME, Some(change))
+                .unwrap();
+            let signature = self.funder.sign_key_path(&tx, &[prevout], 0);
+            tx.input[0].witness = Witness::from_slice(&[signature]);
+            self.node.submit_tx(tx.clone()).unwrap();
+            out.push(tx);
+        }
+        out
+    }
+
+    /// Stakes `n`, mines them and enough blocks for the signers' confirmation depth.
+    pub fn stake_confirmed(&self, n: usize) -> (Vec<Transaction>, u32) {
+        let txs = self.stake(n);
+        self.mine(1);
+        let height = self.tip();
+        self.mine(u32::from(self.fx.shape.confirmation_depth));
+        (txs, height)
+    }
+
+    /// The API's row for an unbonding request of output 0 of `staking_tx`.
+    pub fn request_for(&self, staking_tx: &Transaction) -> NewUnbondingRequest {
+        let unbonding = self.fx.unbonding_tx(staking_tx, STAKING_TIME).unwrap();
+        let signature = self
+            .fx
+            .staker_signature(&unbonding, staking_tx, STAKING_TIME)
+            .unwrap();
+        NewUnbondingRequest {
+            staking_tx_hash: staking_tx.compute_txid(),
+            unbonding_tx_hash: unbonding.compute_txid(),
+            unbonding_tx_hex: bitcoin::consensus::encode::serialize_hex(&unbonding),
+            staker_pk: self.fx.staker.x_only_public_key().0,
+            finality_provider_pk: self.fx.finality_provider,
+            staker_signature_hex: hex::encode(signature.serialize()),
+            staking_tx_hex: bitcoin::consensus::encode::serialize_hex(staking_tx),
+            staking_output_index: 0,
+            staking_timelock: u64::from(STAKING_TIME),
+            staking_amount: STAKE,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.devnet.shutdown().await;
+    }
+}
+
+/// Stores an `active` delegation and the request for it, as the API's consumer and
+/// `POST /v1/unbonding` do.
+pub async fn insert_request(store: &ApiStore, request: &NewUnbondingRequest, start_height: u32) {
+    let delegation = Delegation {
+        staking_tx_hash: request.staking_tx_hash,
+        staker_pk: request.staker_pk,
+        finality_provider_pk: request.finality_provider_pk,
+        staking_value: request.staking_amount,
+        state: DelegationState::Active,
+        staking_tx: TxInfo {
+            tx_hex: request.staking_tx_hex.clone(),
+            output_index: request.staking_output_index,
+            start_timestamp: 1_700_000_000,
+            start_height: u64::from(start_height),
+            timelock: request.staking_timelock,
+        },
+        unbonding_tx: None,
+        is_overflow: false,
+    };
+    let mapping = AddressMapping {
+        staker_pk: request.staker_pk,
+        taproot: format!("tp-{}", request.staker_pk),
+        native_segwit_odd: format!("odd-{}", request.staker_pk),
+        native_segwit_even: format!("even-{}", request.staker_pk),
+    };
+    let key = ConsumedKey {
+        queue: "active_staking_queue".into(),
+        body_sha256: request.staking_tx_hash.to_string(),
+    };
+    store
+        .apply_active(&key, &delegation, &mapping)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.request_unbonding(request).await.unwrap(),
+        RequestOutcome::Accepted
+    );
+}
+
+/// The request's pipeline state by unbonding txid.
+pub async fn progress_of(
+    store: &ApiStore,
+    request: &NewUnbondingRequest,
+) -> store::api::UnbondingProgress {
+    store
+        .unbonding_progress()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.unbonding_tx_hash == request.unbonding_tx_hash.to_string())
+        .expect("request stored")
+}
+
+/// Runs a scenario on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                $body(Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                $body(Backend::Postgres).await;
+            }
+        }
+    };
+}
