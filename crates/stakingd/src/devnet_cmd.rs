@@ -73,7 +73,10 @@ pub struct DevnetArgs {
     /// Use PostgreSQL instead of SQLite in the data directory (postgres://user@host/db).
     #[arg(long, env = "STAKINGD_DEVNET_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Use RabbitMQ instead of the in-process queues (amqp://user:password@host:port).
+    /// Use RabbitMQ instead of the in-process queues (amqp://user:password@host:port). The
+    /// in-process queues live in memory: a clean stop (Ctrl-C, SIGTERM) first lets the API
+    /// consume everything queued, but a crash (kill -9) can drop events that were queued and not
+    /// yet consumed; RabbitMQ keeps them.
     #[arg(long, env = "STAKINGD_DEVNET_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
     /// Prefix of every RabbitMQ queue name (empty: the reference names).
