@@ -1,5 +1,6 @@
-//! `stakingd api` settings: one TOML file, overridden by environment and flags in `stakingd`,
-//! validated here at start with sentences that say what is wrong.
+//! `stakingd api` settings: one TOML file, overridden by `STAKINGD_API_…` environment variables,
+//! then by flags ([`Config::load`]), validated at start with sentences that say what is wrong
+//! and where to fix it. Every key of [`SETTINGS`] can be set in all three places.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -129,10 +130,214 @@ fn default_max_utxos() -> usize {
 #[error("invalid api configuration: {0}")]
 pub struct ConfigError(pub String);
 
+/// How an override's text becomes a TOML value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Bool,
+    /// Comma-separated list of strings.
+    List,
+}
+
+/// Every key that environment variables and flags can set, with its type. The variable is
+/// `STAKINGD_API_` + the key upper-cased with `.` → `_` (`db.url` → `STAKINGD_API_DB_URL`).
+pub const SETTINGS: &[(&str, Kind)] = &[
+    ("params", Kind::Text),
+    ("finality_providers", Kind::Text),
+    ("server.listen", Kind::Text),
+    ("server.metrics_listen", Kind::Text),
+    ("server.network", Kind::Text),
+    ("server.allowed_origins", Kind::List),
+    ("server.max_content_length", Kind::Integer),
+    ("server.request_timeout_secs", Kind::Integer),
+    ("server.rate_limit_per_second", Kind::Integer),
+    ("server.page_size", Kind::Integer),
+    ("db.url", Kind::Text),
+    ("db.max_connections", Kind::Integer),
+    ("queue.url", Kind::Text),
+    ("queue.queue_type", Kind::Text),
+    ("queue.queue_prefix", Kind::Text),
+    ("queue.processing_timeout_secs", Kind::Integer),
+    ("queue.max_retry_attempts", Kind::Integer),
+    ("queue.requeue_delay_secs", Kind::Integer),
+    ("terms_acceptance_logging.enabled", Kind::Bool),
+    ("ordinals.url", Kind::Text),
+    ("ordinals.timeout_ms", Kind::Integer),
+    ("ordinals.max_utxos", Kind::Integer),
+];
+
+/// Keys without a default: each must come from the file, the environment or a flag.
+const REQUIRED: [&str; 6] = [
+    "params",
+    "finality_providers",
+    "server.listen",
+    "server.network",
+    "db.url",
+    "queue.url",
+];
+
+/// The environment variable of a key.
+pub fn env_name(key: &str) -> String {
+    format!("STAKINGD_API_{}", key.replace('.', "_").to_uppercase())
+}
+
+fn kind_of(key: &str) -> Option<Kind> {
+    SETTINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, kind)| *kind)
+}
+
+fn parse_value(
+    key: &str,
+    kind: Kind,
+    text: &str,
+    origin: &str,
+) -> Result<toml::Value, ConfigError> {
+    let bad = |what: &str| ConfigError(format!("{origin} sets {key} to {text:?}: {what}"));
+    Ok(match kind {
+        Kind::Text => toml::Value::String(text.to_owned()),
+        Kind::Integer => toml::Value::Integer(
+            text.trim()
+                .parse()
+                .map_err(|_| bad("expected a whole number"))?,
+        ),
+        Kind::Bool => toml::Value::Boolean(match text.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(bad("expected true or false")),
+        }),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+fn set(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), ConfigError> {
+    match key.split_once('.') {
+        None => {
+            table.insert(key.to_owned(), value);
+            Ok(())
+        }
+        Some((section, rest)) => {
+            let entry = table
+                .entry(section.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set(t, rest, value),
+                _ => Err(ConfigError(format!(
+                    "`{section}` must be a [{section}] section to set {key}"
+                ))),
+            }
+        }
+    }
+}
+
+fn is_set(table: &toml::Table, key: &str) -> bool {
+    match key.split_once('.') {
+        None => table.contains_key(key),
+        Some((section, rest)) => match table.get(section) {
+            Some(toml::Value::Table(t)) => is_set(t, rest),
+            _ => false,
+        },
+    }
+}
+
 impl Config {
     /// Parses TOML.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The layered configuration: the TOML `file` (if any), then `STAKINGD_API_…` variables
+    /// from `env`, then `flags` (`(key, value)` pairs with keys of [`SETTINGS`]); later layers
+    /// win. Then [`Config::validate`]. Unknown `STAKINGD_API_…` variables are refused so a typo
+    /// is not silently ignored (`STAKINGD_API_CONFIG` names the file and is skipped).
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            None => toml::Table::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!(
+                        "cannot read the config file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError(format!(
+                        "the config file {} is not TOML: {e}",
+                        path.display()
+                    ))
+                })?
+            }
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("STAKINGD_API_") && k != "STAKINGD_API_CONFIG")
+            .collect();
+        env.sort();
+        for (var, text) in env {
+            let Some((key, kind)) = SETTINGS.iter().find(|(k, _)| env_name(k) == var) else {
+                return Err(ConfigError(format!(
+                    "unknown environment variable {var}: the API reads STAKINGD_API_ + one of \
+                     {} (upper case, `.` as `_`)",
+                    SETTINGS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            set(
+                &mut table,
+                key,
+                parse_value(key, *kind, &text, &format!("environment variable {var}"))?,
+            )?;
+        }
+        for (key, text) in flags {
+            let kind = kind_of(key).ok_or_else(|| {
+                ConfigError(format!(
+                    "unknown setting {key:?}: use one of {}",
+                    SETTINGS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            set(&mut table, key, parse_value(key, kind, text, "a flag")?)?;
+        }
+        for key in REQUIRED {
+            if !is_set(&table, key) {
+                return Err(ConfigError(format!(
+                    "{key} is not set: set it in {}, with {} or with {}",
+                    file.map_or_else(
+                        || "a config file (--config FILE)".to_owned(),
+                        |p| format!("the config file {}", p.display())
+                    ),
+                    env_name(key),
+                    flag_name(key)
+                )));
+            }
+        }
+        let where_ = file.map_or_else(
+            || "the settings".to_owned(),
+            |p| format!("the settings (file {} plus overrides)", p.display()),
+        );
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| ConfigError(format!("{where_} are not valid: {e}")))?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Checks the values that parse but cannot work.
@@ -200,5 +405,132 @@ impl Config {
             max_retry_attempts: self.queue.max_retry_attempts,
             requeue_delay: Duration::from_secs(self.queue.requeue_delay_secs),
         }
+    }
+}
+
+/// The `stakingd api` flag that sets a key: a dedicated one for the common keys, otherwise the
+/// generic `--set KEY=VALUE`.
+pub fn flag_name(key: &str) -> String {
+    let name = match key {
+        "server.listen" => "--listen",
+        "server.metrics_listen" => "--metrics-listen",
+        "server.network" => "--network",
+        "db.url" => "--db-url",
+        "queue.url" => "--queue-url",
+        "queue.queue_prefix" => "--queue-prefix",
+        "params" => "--params",
+        "finality_providers" => "--finality-providers",
+        _ => return format!("--set {key}=VALUE"),
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    const FILE: &str = r#"
+params = "bbn-test-4"
+finality_providers = "/etc/fps.json"
+[server]
+listen = "127.0.0.1:8090"
+network = "signet"
+page_size = 10
+[db]
+url = "sqlite:/tmp/a.db"
+[queue]
+url = "in-process"
+"#;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_flags_override_the_environment() {
+        let (_d, path) = file(FILE);
+        let vars = env(&[
+            ("STAKINGD_API_DB_URL", "postgres://u@h/db"),
+            ("STAKINGD_API_SERVER_PAGE_SIZE", "25"),
+            (
+                "STAKINGD_API_SERVER_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example",
+            ),
+            ("STAKINGD_API_CONFIG", "ignored"),
+            ("PATH", "/bin"),
+        ]);
+        let flags = vec![("server.page_size".to_owned(), "30".to_owned())];
+        let c = Config::load(Some(&path), vars, &flags).unwrap();
+        assert_eq!(c.db.url, "postgres://u@h/db");
+        assert_eq!(c.server.page_size, 30);
+        assert_eq!(
+            c.server.allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert_eq!(c.server.listen.port(), 8090);
+    }
+
+    #[test]
+    fn everything_can_come_from_the_environment_without_a_file() {
+        let vars = env(&[
+            ("STAKINGD_API_PARAMS", "bbn-test-4"),
+            ("STAKINGD_API_FINALITY_PROVIDERS", "/etc/fps.json"),
+            ("STAKINGD_API_SERVER_LISTEN", "127.0.0.1:9000"),
+            ("STAKINGD_API_SERVER_NETWORK", "signet"),
+            ("STAKINGD_API_DB_URL", "sqlite:/tmp/x.db"),
+            ("STAKINGD_API_QUEUE_URL", "amqp://u:p@127.0.0.1:5672"),
+            ("STAKINGD_API_TERMS_ACCEPTANCE_LOGGING_ENABLED", "true"),
+        ]);
+        let c = Config::load(None, vars, &[]).unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert!(c.terms_acceptance_logging.enabled);
+    }
+
+    #[test]
+    fn a_missing_key_says_every_place_it_can_be_set() {
+        let e = Config::load(None, env(&[("STAKINGD_API_PARAMS", "bbn-test-4")]), &[]).unwrap_err();
+        assert!(
+            e.0.contains("finality_providers")
+                && e.0.contains("STAKINGD_API_FINALITY_PROVIDERS")
+                && e.0.contains("--finality-providers"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused_with_their_origin() {
+        let (_d, path) = file(FILE);
+        let e = Config::load(Some(&path), env(&[("STAKINGD_API_DB_URLL", "x")]), &[]).unwrap_err();
+        assert!(e.0.contains("STAKINGD_API_DB_URLL"), "{e}");
+        let e = Config::load(
+            Some(&path),
+            env(&[("STAKINGD_API_SERVER_PAGE_SIZE", "ten")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.0.contains("STAKINGD_API_SERVER_PAGE_SIZE") && e.0.contains("whole number"),
+            "{e}"
+        );
+        let flags = vec![("server.page_size".to_owned(), "1".to_owned())];
+        let e = Config::load(Some(&path), Vec::new(), &flags).unwrap_err();
+        assert!(e.0.contains("page_size must be at least 2"), "{e}");
+        let flags = vec![("server.pagesize".to_owned(), "5".to_owned())];
+        let e = Config::load(Some(&path), Vec::new(), &flags).unwrap_err();
+        assert!(e.0.contains("server.pagesize"), "{e}");
+        let (_d2, bad) = file("[server]\nlisten = \"nowhere\"\n");
+        let e = Config::load(Some(&bad), Vec::new(), &[]).unwrap_err();
+        assert!(e.0.contains("params is not set"), "{e}");
     }
 }

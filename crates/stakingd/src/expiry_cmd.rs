@@ -8,25 +8,26 @@ use anyhow::Context;
 use clap::Args;
 use expiry_checker::RawConfig;
 
-/// Emit `ExpiredStakingEvent`s for delegations whose staking or unbonding timelock has passed.
-///
-/// Reads the timelock rows the API writes (`api_timelock_queue`, same database as
-/// `stakingd api`), compares them with the tip of a Bitcoin node (`getblockcount`) every poll
-/// and, in one transaction per batch, moves each due row into the checker's own outbox
-/// (`api_expiry_outbox`), exactly once per delegation and path. A relay inside the checker
-/// publishes that outbox to `expired_staking_queue` on RabbitMQ. Several checkers may run
-/// against one PostgreSQL database (rows are claimed with FOR UPDATE SKIP LOCKED).
-///
-/// Example:
-///   stakingd expiry-checker --database-url postgres://api@db/staking \
-///     --bitcoind-url http://127.0.0.1:38332 --bitcoind-cookie-file ~/.bitcoin/signet/.cookie \
-///     --queue-url amqp://user:pass@127.0.0.1:5672
-///
-/// Environment: STAKINGD_DATABASE_URL, STAKINGD_NETWORK, STAKINGD_EXPIRY_POLL_INTERVAL_MS,
-/// STAKINGD_EXPIRY_BATCH_SIZE, STAKINGD_METRICS_ADDR, STAKINGD_BITCOIND_URL / _USER /
-/// _PASSWORD / _COOKIE_FILE / _TIMEOUT_SECS, STAKINGD_QUEUE_URL / _TYPE / _PREFIX.
+/// Shown after the flags by `--help`.
+const EXPIRY_HELP: &str = "\
+Reads the timelock rows the API writes (`api_timelock_queue`, same database as\n\
+`stakingd api`), compares them with the tip of a Bitcoin node (`getblockcount`) every poll\n\
+and, in one transaction per batch, moves each due row into the checker's own outbox\n\
+(`api_expiry_outbox`), exactly once per delegation and path. A relay inside the checker\n\
+publishes that outbox to `expired_staking_queue` on RabbitMQ. Several checkers may run\n\
+against one PostgreSQL database (rows are claimed with FOR UPDATE SKIP LOCKED).\n\
+\n\
+Example:\n\
+\x20\x20stakingd expiry-checker --database-url postgres://api@db/staking \\\n\
+\x20\x20\x20\x20--bitcoind-url http://127.0.0.1:38332 --bitcoind-cookie-file ~/.bitcoin/signet/.cookie \\\n\
+\x20\x20\x20\x20--queue-url amqp://user:pass@127.0.0.1:5672\n\
+\n\
+Environment: STAKINGD_DATABASE_URL, STAKINGD_NETWORK, STAKINGD_EXPIRY_POLL_INTERVAL_MS,\n\
+STAKINGD_EXPIRY_BATCH_SIZE, STAKINGD_METRICS_ADDR, STAKINGD_BITCOIND_URL / _USER /\n\
+_PASSWORD / _COOKIE_FILE / _TIMEOUT_SECS, STAKINGD_QUEUE_URL / _TYPE / _PREFIX.";
+
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_help = EXPIRY_HELP)]
 pub struct ExpiryArgs {
     /// TOML config file (keys: database_url, max_connections, network, poll_interval_ms,
     /// batch_size, metrics_addr, [bitcoind] url/user/password/cookie_file/timeout_secs,
