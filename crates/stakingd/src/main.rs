@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod api_cmd;
-mod devnet_banner;
 mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
@@ -15,6 +14,7 @@ mod devnet_services;
 mod devnet_stack;
 mod expiry_cmd;
 mod indexer_cmd;
+mod pipeline_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +38,8 @@ enum Command {
     Api(api_cmd::ApiArgs),
     /// Emit expired events for delegations whose staking or unbonding timelock has passed.
     ExpiryChecker(expiry_cmd::ExpiryArgs),
+    /// Turn accepted unbonding requests into broadcast unbonding transactions (covenant quorum).
+    UnbondingPipeline(pipeline_cmd::PipelineArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Indexer(args) => runtime.block_on(indexer_cmd::run(args)),
         Command::Api(args) => runtime.block_on(api_cmd::run(args)),
         Command::ExpiryChecker(args) => runtime.block_on(expiry_cmd::run(args)),
+        Command::UnbondingPipeline(args) => runtime.block_on(pipeline_cmd::run(args)),
     };
     match outcome {
         Ok(code) => code,
