@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 mod api_cmd;
+mod devnet_banner;
 mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
