@@ -33,7 +33,7 @@ pub fn write_summary(
          finality_providers = [{fps}]\ndatabase_url = {db:?}\nqueue = {queue:?}\n\n\
          [bitcoind]\nurl = {rpc:?}\nuser = {user:?}\npassword = {pass:?}\n\n\
          [api]\nurl = {api:?}\n\n\
-         [committee]\nquorum = {quorum}\nmembers = [\n{members}\n]\n",
+         [committee]\nquorum = {quorum}\nhmac_key_file = {hmac:?}\nmembers = [\n{members}\n]\n",
         params = setup.params_path.display().to_string(),
         fps_file = setup.fps_path.display().to_string(),
         fps = fps.join(", "),
@@ -44,6 +44,7 @@ pub fn write_summary(
         pass = run.rpc_password,
         api = run.api_url,
         quorum = setup.quorum,
+        hmac = setup.hmac_key_path.display().to_string(),
         members = members.join("\n"),
     );
     let path = run.datadir.join("devnet.toml");

@@ -56,6 +56,8 @@ pub struct Setup {
     pub finality_providers: Vec<XOnlyPublicKey>,
     pub members: Vec<PublicKey>,
     pub quorum: u32,
+    /// The shared HMAC key the members require on every signing request.
+    pub hmac_key_path: PathBuf,
     committee_dir: PathBuf,
 }
 
@@ -169,6 +171,7 @@ pub fn load_or_create(
             std::fs::write(&fps_path, fps_json(&finality_providers))
                 .with_context(|| format!("writing {}", fps_path.display()))?;
         }
+        let hmac_key_path = ensure_hmac_key(&committee_dir)?;
         return Ok(Setup {
             params,
             params_path,
@@ -176,6 +179,7 @@ pub fn load_or_create(
             finality_providers,
             members,
             quorum: stored_quorum,
+            hmac_key_path,
             committee_dir,
         });
     }
@@ -187,12 +191,7 @@ pub fn load_or_create(
     }
     std::fs::create_dir_all(&committee_dir)
         .with_context(|| format!("creating {}", committee_dir.display()))?;
-    let passphrase_text = format!(
-        "{:x}",
-        sha256::Hash::hash(
-            &SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng()).secret_bytes()
-        )
-    );
+    let passphrase_text = random_hex();
     write_private(&committee_dir.join("passphrase"), &passphrase_text)?;
     let passphrase = Passphrase::new(passphrase_text);
     let mut members = Vec::with_capacity(signers);
@@ -203,6 +202,7 @@ pub fn load_or_create(
             .with_context(|| format!("writing committee key file {}", path.display()))?;
         members.push(key.public_key());
     }
+    let hmac_key_path = ensure_hmac_key(&committee_dir)?;
     let params = params_for(&members, quorum)?;
     std::fs::write(&fps_path, fps_json(&finality_providers))
         .with_context(|| format!("writing {}", fps_path.display()))?;
@@ -217,8 +217,27 @@ pub fn load_or_create(
         finality_providers,
         members,
         quorum,
+        hmac_key_path,
         committee_dir,
     })
+}
+
+fn random_hex() -> String {
+    format!(
+        "{:x}",
+        sha256::Hash::hash(
+            &SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng()).secret_bytes()
+        )
+    )
+}
+
+/// The committee's HMAC key file, created on first use.
+fn ensure_hmac_key(committee_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = committee_dir.join("hmac-key");
+    if !path.exists() {
+        write_private(&path, &random_hex())?;
+    }
+    Ok(path)
 }
 
 /// One running committee member.
@@ -252,6 +271,7 @@ fn member_config(setup: &Setup, i: usize, port: u16, chain: &ChainAccess) -> Str
          [server]\nhost = \"127.0.0.1\"\nport = {port}\n\n\
          [metrics]\nenabled = false\n\n\
          [rate-limit]\nrequests-per-second = 0\nburst = 0\n\n\
+         [auth]\nhmac-key-file = {hmac:?}\n\n\
          [btc-config]\nurl = {url:?}\nnetwork = \"regtest\"\nuser = {user:?}\npass = {pass:?}\n\n\
          [signer]\nbackend = \"file\"\nkey-file = {key:?}\npassphrase-file = {passphrase:?}\n",
         config = setup.committee_dir.join(format!("member-{i}.toml")).display(),
@@ -260,6 +280,7 @@ fn member_config(setup: &Setup, i: usize, port: u16, chain: &ChainAccess) -> Str
         pass = chain.password,
         key = key_path(&setup.committee_dir, i).display().to_string(),
         passphrase = setup.committee_dir.join("passphrase").display().to_string(),
+        hmac = setup.hmac_key_path.display().to_string(),
     )
 }
 

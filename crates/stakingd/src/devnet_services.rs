@@ -48,9 +48,15 @@ pub fn start(
         }));
     }
 
+    let hmac = std::fs::read(&setup.hmac_key_path)
+        .with_context(|| format!("reading {}", setup.hmac_key_path.display()))?;
     let endpoints = signers
         .iter()
-        .map(|s| unbonding_pipeline::SignerEndpoint::new(s.public_key, s.url()))
+        .map(|s| {
+            let mut endpoint = unbonding_pipeline::SignerEndpoint::new(s.public_key, s.url());
+            endpoint.hmac_key = Some(covenant_signer::auth::HmacKey::new(&hmac));
+            endpoint
+        })
         .collect();
     let mut pipeline = unbonding_pipeline::Config::new(
         run.database_url.clone(),

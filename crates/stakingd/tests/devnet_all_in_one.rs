@@ -267,12 +267,19 @@ fn all_in_one_devnet_starts_every_part_serves_and_stops_cleanly_on_sigterm() {
         .map(|p| p.parse().unwrap())
         .collect();
     assert_eq!(ports.len(), 5, "{committee}");
+    // Every committee member is a signing server on its own port, and requires the
+    // committee's HMAC (the pipeline has it; an unauthenticated caller does not).
     for port in ports {
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).is_ok(),
-            "signer on {port}"
+        let (code, body) = http(
+            &format!("http://127.0.0.1:{port}"),
+            "POST",
+            "/v1/sign-unbonding-tx",
+            None,
+            "{}",
         );
+        assert_eq!(code, 401, "signer on {port}: {body}");
     }
+    assert!(datadir.join("committee/hmac-key").exists());
 
     let config = std::fs::read_to_string(datadir.join("devnet.toml")).unwrap();
     assert!(config.contains(&format!("url = \"{api}\"")), "{config}");
