@@ -123,7 +123,9 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
         "  staker unbond --params {params} --network regtest --api-url {} --staking-txid <TXID> --wait",
         run.api_url
     );
-    println!("  staker withdraw --params {params} --network regtest {rpc} --staking-txid <TXID>");
+    println!(
+        "  staker withdraw --params {params} --network regtest {rpc} --staking-txid <TXID>   (after an unbonding: --unbonding-txid <UNBONDING TXID>)"
+    );
     println!(
         "  staker status --network regtest --api-url {}",
         run.api_url

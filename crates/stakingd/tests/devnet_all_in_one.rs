@@ -1,5 +1,6 @@
 //! The all-in-one `stakingd devnet` as a process: it starts every part (chain, committee,
-//! indexer, API, expiry checker, unbonding pipeline), serves, and stops cleanly on SIGTERM;
+//! indexer, API, expiry checker, unbonding pipeline), serves, and stops cleanly on Ctrl-C
+//! (SIGINT) and SIGTERM;
 //! `--demo --exit-after-demo` walks two stakers through stake → unbond → withdraw and
 //! stake → expiry → withdraw with every state read back from the API, then exits 0 (the CI's
 //! all-in-one lifecycle); a restart on the same data directory resumes chain, database and
@@ -98,13 +99,14 @@ impl Devnet {
         }
     }
 
-    fn sigterm(&self) {
+    /// Sends `signal` (`TERM`, or `INT` as Ctrl-C does).
+    fn signal(&self, signal: &str) {
         let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill -TERM failed");
+        assert!(ok, "kill -{signal} failed");
     }
 
     fn wait(&mut self, timeout: Duration) -> ExitStatus {
@@ -233,7 +235,7 @@ fn last_tip(lines: &[String]) -> u64 {
 }
 
 #[test]
-fn all_in_one_devnet_starts_every_part_serves_and_stops_cleanly_on_sigterm() {
+fn all_in_one_devnet_starts_every_part_serves_and_stops_cleanly_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().join("devnet");
     let mut devnet = Devnet::start(&datadir, &["--signers", "5", "--quorum", "3"]);
@@ -288,7 +290,7 @@ fn all_in_one_devnet_starts_every_part_serves_and_stops_cleanly_on_sigterm() {
         assert!(datadir.join(format!("committee/member-{i}.key")).exists());
     }
 
-    devnet.sigterm();
+    devnet.signal("INT");
     let status = devnet.wait(Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{}", devnet.stderr_tail());
     assert!(devnet
@@ -326,7 +328,7 @@ fn demo_completes_every_step_checked_through_the_api_and_a_restart_resumes_it_al
     assert_eq!(stats["data"]["total_delegations"], 2, "{stats}");
     assert_eq!(stats["data"]["active_delegations"], 0, "{stats}");
     assert_eq!(stats["data"]["total_stakers"], 2, "{stats}");
-    second.sigterm();
+    second.signal("TERM");
     let status = second.wait(Duration::from_secs(60));
     assert!(status.success(), "{status:?}\n{}", second.stderr_tail());
 
