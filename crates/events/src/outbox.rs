@@ -139,7 +139,7 @@ impl RelayError {
 /// Relay timing.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Rows fetched per pass.
+    /// Rows fetched per pass; also the most publishes in flight awaiting their confirms.
     pub batch_size: usize,
     /// Longest wait between passes when nobody wakes the relay.
     pub poll_interval: Duration,
@@ -152,7 +152,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            batch_size: 100,
+            batch_size: 500,
             poll_interval: Duration::from_secs(1),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
@@ -208,32 +208,35 @@ impl<O: Outbox, P: Publish> Relay<O, P> {
         self.waker.clone()
     }
 
-    /// One pass: fetch up to `batch_size` unsent rows, publish them in id order, mark the
-    /// published ones sent. On a publish failure the rows before it are still marked sent and
-    /// the failed row and all after it stay unsent, so order is kept. Returns how many rows were
+    /// One pass: fetch up to `batch_size` unsent rows and publish them in id order with all of
+    /// them in flight at once (publisher confirms are collected after the publishes, not one
+    /// round trip per message), then mark sent the confirmed prefix. On a failure the rows
+    /// before it are still marked sent and the failed row and all after it stay unsent, so
+    /// nothing is lost and the next pass resumes in order. Returns how many rows were
     /// published.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
         let mut rows = self.outbox.fetch_unsent(self.config.batch_size).await?;
         rows.sort_by_key(|row| row.id);
-        let mut sent = Vec::with_capacity(rows.len());
+        let mut messages = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for row in rows {
-            let queue = match row.queue.parse::<QueueName>() {
-                Ok(queue) => queue,
+        for row in &rows {
+            match row.queue.parse::<QueueName>() {
+                Ok(queue) => messages.push((queue, row.payload.as_bytes())),
                 Err(_) => {
                     failure = Some(RelayError::UnknownQueue {
                         id: row.id,
-                        queue: row.queue,
+                        queue: row.queue.clone(),
                     });
                     break;
                 }
-            };
-            if let Err(source) = self.publisher.publish(queue, row.payload.as_bytes()).await {
-                failure = Some(RelayError::Publish { id: row.id, source });
-                break;
             }
-            sent.push(row.id);
         }
+        let (confirmed, error) = self.publisher.publish_all(&messages).await;
+        if let Some(source) = error {
+            let id = rows.get(confirmed).map_or(0, |row| row.id);
+            failure = Some(RelayError::Publish { id, source });
+        }
+        let sent: Vec<i64> = rows.iter().take(confirmed).map(|row| row.id).collect();
         if !sent.is_empty() {
             self.outbox.mark_sent(&sent).await?;
         }

@@ -180,6 +180,74 @@ impl RabbitMqTransport {
         result
     }
 
+    /// Publishes `messages` in order as [`RabbitMqTransport::publish`] does, but with all of
+    /// them in flight at once: every publish is sent before any confirm is awaited, then the
+    /// confirms are collected in order. Returns how many messages from the first are confirmed
+    /// and the error that stopped the rest (the connection is then dropped, as after a failed
+    /// single publish). Messages after a failed one may still have reached the queue; the outbox
+    /// relay publishes them again, so delivery stays at-least-once.
+    pub async fn publish_all(
+        &self,
+        messages: &[(QueueName, &[u8])],
+    ) -> (usize, Option<EventsError>) {
+        if messages.is_empty() {
+            return (0, None);
+        }
+        let channel = match self.publish_channel().await {
+            Ok(channel) => channel,
+            Err(error) => {
+                self.drop_publish_session().await;
+                return (0, Some(error));
+            }
+        };
+        let timeout = self.inner.config.publish_timeout;
+        let mut in_flight = Vec::with_capacity(messages.len());
+        let mut failure = None;
+        for &(queue, payload) in messages {
+            let name = self.inner.naming.queue(queue);
+            match publish_unconfirmed(&channel, &name, payload, 0, None).await {
+                Ok(confirm) => in_flight.push((name, confirm)),
+                Err(error) => {
+                    failure = Some((name, error));
+                    break;
+                }
+            }
+        }
+        let mut confirmed = 0;
+        for (name, confirm) in in_flight {
+            let outcome = match tokio::time::timeout(timeout, confirm).await {
+                Err(_) => Err(EventsError::ConfirmTimeout {
+                    queue: name.clone(),
+                    timeout,
+                }),
+                Ok(Err(source)) => Err(EventsError::Publish {
+                    queue: name.clone(),
+                    source,
+                }),
+                Ok(Ok(confirmation)) => confirmation_outcome(&name, confirmation),
+            };
+            match outcome {
+                Ok(()) => {
+                    self.inner.metrics.published(&name);
+                    confirmed += 1;
+                }
+                Err(error) => {
+                    failure = Some((name, error));
+                    break;
+                }
+            }
+        }
+        match failure {
+            None => (confirmed, None),
+            Some((name, error)) => {
+                self.inner.metrics.publish_failed(&name);
+                tracing::warn!(queue = %name, %error, confirmed, "pipelined publish failed");
+                self.drop_publish_session().await;
+                (confirmed, Some(error))
+            }
+        }
+    }
+
     /// Health check: succeeds when the publishing connection is open or can be reopened (the
     /// reference API exits when a queue client is closed; we reconnect instead and report).
     pub async fn ping(&self) -> Result<(), EventsError> {
@@ -367,19 +435,7 @@ async fn publish_confirmed(
         source,
     };
     let confirm = async {
-        let pending = channel
-            .basic_publish(
-                "",
-                queue,
-                BasicPublishOptions {
-                    mandatory: true,
-                    immediate: false,
-                },
-                payload,
-                message_properties(attempts, expiration),
-            )
-            .await
-            .map_err(publish_error)?;
+        let pending = publish_unconfirmed(channel, queue, payload, attempts, expiration).await?;
         pending.await.map_err(publish_error)
     };
     let confirmation = tokio::time::timeout(timeout, confirm).await.map_err(|_| {
@@ -388,6 +444,38 @@ async fn publish_confirmed(
             timeout,
         }
     })??;
+    confirmation_outcome(queue, confirmation)
+}
+
+/// Sends one publish (default exchange, routing key `queue`, mandatory) and returns the
+/// broker's confirm, still to be awaited.
+async fn publish_unconfirmed(
+    channel: &Channel,
+    queue: &str,
+    payload: &[u8],
+    attempts: i32,
+    expiration: Option<Duration>,
+) -> Result<lapin::publisher_confirm::PublisherConfirm, EventsError> {
+    channel
+        .basic_publish(
+            "",
+            queue,
+            BasicPublishOptions {
+                mandatory: true,
+                immediate: false,
+            },
+            payload,
+            message_properties(attempts, expiration),
+        )
+        .await
+        .map_err(|source| EventsError::Publish {
+            queue: queue.to_owned(),
+            source,
+        })
+}
+
+/// A confirm as a result: only a plain ack is success (a returned message is unroutable).
+fn confirmation_outcome(queue: &str, confirmation: Confirmation) -> Result<(), EventsError> {
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
         Confirmation::Ack(Some(_)) => Err(EventsError::Unroutable {

@@ -21,6 +21,23 @@ pub trait Publish: Send + Sync {
         queue: QueueName,
         payload: &[u8],
     ) -> impl Future<Output = Result<(), EventsError>> + Send;
+
+    /// Publishes `messages` in order and returns how many of them, counted from the first, are
+    /// safely accepted, with the error that stopped the rest. Transports that can keep many
+    /// publishes in flight (RabbitMQ) override this; the default publishes one at a time.
+    fn publish_all(
+        &self,
+        messages: &[(QueueName, &[u8])],
+    ) -> impl Future<Output = (usize, Option<EventsError>)> + Send {
+        async move {
+            for (done, (queue, payload)) in messages.iter().enumerate() {
+                if let Err(e) = self.publish(*queue, payload).await {
+                    return (done, Some(e));
+                }
+            }
+            (messages.len(), None)
+        }
+    }
 }
 
 /// RabbitMQ in production, in-process for `stakingd devnet` and tests. Cheap to clone.
@@ -80,6 +97,13 @@ impl Publish for Transport {
     ) -> impl Future<Output = Result<(), EventsError>> + Send {
         Transport::publish(self, queue, payload)
     }
+
+    async fn publish_all(&self, messages: &[(QueueName, &[u8])]) -> (usize, Option<EventsError>) {
+        match self {
+            Transport::RabbitMq(t) => t.publish_all(messages).await,
+            Transport::InProcess(t) => Publish::publish_all(t, messages).await,
+        }
+    }
 }
 
 impl Publish for RabbitMqTransport {
@@ -89,6 +113,13 @@ impl Publish for RabbitMqTransport {
         payload: &[u8],
     ) -> impl Future<Output = Result<(), EventsError>> + Send {
         RabbitMqTransport::publish(self, queue, payload)
+    }
+
+    fn publish_all(
+        &self,
+        messages: &[(QueueName, &[u8])],
+    ) -> impl Future<Output = (usize, Option<EventsError>)> + Send {
+        RabbitMqTransport::publish_all(self, messages)
     }
 }
 
@@ -109,5 +140,12 @@ impl<P: Publish> Publish for Arc<P> {
         payload: &[u8],
     ) -> impl Future<Output = Result<(), EventsError>> + Send {
         P::publish(self, queue, payload)
+    }
+
+    fn publish_all(
+        &self,
+        messages: &[(QueueName, &[u8])],
+    ) -> impl Future<Output = (usize, Option<EventsError>)> + Send {
+        P::publish_all(self, messages)
     }
 }
