@@ -32,6 +32,9 @@ use crate::window::{Disconnect, HeightBlock, Window};
 /// Blocks fetched ahead of processing (memory bound: this many blocks plus the window).
 const PREFETCH: usize = 8;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// While catching up, a `btc_info` event every this many blocks (the reference's scanner emits a
+/// chain update, hence a `btc_info`, every 100 confirmed blocks during its bootstrap).
+const BTC_INFO_EVERY: u32 = 100;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Retries `op` while it fails with a transient error (backoff up to 10 s); `Ok(None)` if
@@ -72,15 +75,26 @@ fn rpc_transient(e: &RpcError) -> bool {
     e.is_transient()
 }
 
-/// Runs the indexer until `shutdown` (then `Ok`) or a fatal error. Events go to RabbitMQ when
-/// configured; with the in-process queue setting they stay in the outbox (use [`run_with`] to
-/// hand in the process's transport).
+/// Why a standalone indexer refuses the in-process queue setting.
+pub const IN_PROCESS_REFUSED: &str = "queue.url is `inprocess`, but a standalone indexer has no \
+in-process consumer: its events would pile up in the outbox and never reach the API. Set queue.url \
+(--queue-url, STAKINGD_QUEUE_URL or [queue] url in the config file) to the RabbitMQ broker, e.g. \
+amqp://user:password@127.0.0.1:5672, or run `stakingd devnet`, which hands the indexer its \
+in-process queues";
+
+/// Runs the indexer until `shutdown` (then `Ok`) or a fatal error, relaying its events to
+/// RabbitMQ. The in-process queue setting is refused ([`IN_PROCESS_REFUSED`]): nothing in a
+/// standalone process would consume it. Use [`run_with`] to hand in a transport.
 pub async fn run(config: IndexerConfig, shutdown: CancellationToken) -> Result<(), IndexerError> {
+    if matches!(config.queue, QueueConfig::InProcess) {
+        return Err(ConfigError(IN_PROCESS_REFUSED.to_owned()).into());
+    }
     run_with(config, None, &Registry::new(), shutdown).await
 }
 
 /// [`run`] with an explicit transport (e.g. `stakingd devnet`'s in-process queues) and a
-/// registry the caller may also expose.
+/// registry the caller may also expose. With no transport and the in-process setting, events
+/// stay in the outbox table (tests read them there).
 pub async fn run_with(
     config: IndexerConfig,
     transport: Option<Transport>,
@@ -277,7 +291,12 @@ async fn run_inner(
                 );
             }
         }
-        if ix.window.tip_height().is_some_and(|h| h >= tip_now) && rx.is_empty() {
+        let caught_up = ix.window.tip_height().is_some_and(|h| h >= tip_now) && rx.is_empty();
+        let info_due = ix.window.tip_height().is_some_and(|h| {
+            ix.reported_window_tip
+                .is_none_or(|r| h >= r.saturating_add(BTC_INFO_EVERY))
+        });
+        if caught_up || info_due {
             ix.publish_btc_info().await;
         }
     }

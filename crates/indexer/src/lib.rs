@@ -21,7 +21,7 @@ pub mod unconfirmed;
 pub mod window;
 
 pub use config::{IndexerConfig, QueueConfig, RawConfig};
-pub use driver::{rollback, run, run_with};
+pub use driver::{rollback, run, run_with, IN_PROCESS_REFUSED};
 pub use error::{ConfigError, IndexerError, ProcessError};
 pub use metrics::IndexerMetrics;
 pub use outcome::{BlockCounts, InvalidReason};

@@ -44,7 +44,8 @@ pub struct IndexerArgs {
     bitcoind_password: Option<String>,
     #[arg(long)]
     bitcoind_cookie_file: Option<PathBuf>,
-    /// `inprocess` or amqp://user:password@host:port.
+    /// RabbitMQ broker the outbox is relayed to: amqp://user:password@host:port (required:
+    /// `inprocess` only works inside `stakingd devnet`, which consumes its own queues).
     #[arg(long)]
     queue_url: Option<String>,
     /// quorum or classic.
@@ -111,6 +112,12 @@ pub async fn run(args: IndexerArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.validate().context("invalid indexer configuration")?;
+    if matches!(config.queue, indexer::QueueConfig::InProcess) {
+        anyhow::bail!(
+            "invalid indexer configuration: {}",
+            indexer::IN_PROCESS_REFUSED
+        );
+    }
     let shutdown = super::shutdown_on_signal();
     match indexer::run(config, shutdown).await {
         Ok(()) => Ok(ExitCode::SUCCESS),

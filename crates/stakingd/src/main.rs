@@ -15,6 +15,7 @@ mod devnet_services;
 mod devnet_stack;
 mod expiry_cmd;
 mod indexer_cmd;
+mod migrate_cmd;
 mod pipeline_cmd;
 
 #[derive(Debug, Parser)]
@@ -39,6 +40,8 @@ enum Command {
     Api(api_cmd::ApiArgs),
     /// Emit expired events for delegations whose staking or unbonding timelock has passed.
     ExpiryChecker(expiry_cmd::ExpiryArgs),
+    /// Apply every database migration (indexer, outbox, API tables) and print what was applied.
+    Migrate(migrate_cmd::MigrateArgs),
     /// Turn accepted unbonding requests into broadcast unbonding transactions (covenant quorum).
     UnbondingPipeline(pipeline_cmd::PipelineArgs),
 }
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Indexer(args) => runtime.block_on(indexer_cmd::run(args)),
         Command::Api(args) => runtime.block_on(api_cmd::run(args)),
         Command::ExpiryChecker(args) => runtime.block_on(expiry_cmd::run(args)),
+        Command::Migrate(args) => runtime.block_on(migrate_cmd::run(args)),
         Command::UnbondingPipeline(args) => runtime.block_on(pipeline_cmd::run(args)),
     };
     match outcome {

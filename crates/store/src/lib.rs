@@ -31,7 +31,7 @@ pub use interface::{IndexerStore, OutboxStore};
 pub use lock::{WriterLock, INDEXER_LOCK};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use store::Store;
+pub use store::{MigrationInfo, Store};
 pub use types::{
     ApplyOutcome, BlockApplied, BlockRef, BlockWrite, InvalidTx, InvalidTxKind, InvalidTxQuery,
     OutboxEvent, OutboxRow, RollbackReport, SpentLookup, StakingTx, UnbondingTx,

@@ -59,6 +59,36 @@ impl PgStore {
         Ok(())
     }
 
+    /// Applies the embedded migrations and returns those this call applied (none when the
+    /// database was up to date), for `stakingd migrate`.
+    pub async fn migrate_reporting(&self) -> Result<Vec<crate::store::MigrationInfo>> {
+        let before = self.applied_versions().await?;
+        self.migrate().await?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| crate::store::MigrationInfo {
+                version: m.version,
+                description: m.description.to_string(),
+            })
+            .collect())
+    }
+
+    /// Versions recorded as applied (empty on a fresh database).
+    async fn applied_versions(&self) -> Result<Vec<i64>> {
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("look for the migrations table"))?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("read applied migrations"))
+    }
+
     pub(crate) fn connect_options(&self) -> PgConnectOptions {
         (*self.pool.connect_options()).clone()
     }

@@ -15,6 +15,13 @@ use crate::types::{
     RollbackReport, SpentLookup, StakingTx, UnbondingTx,
 };
 
+/// One embedded migration (file `VERSION_DESCRIPTION.sql`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationInfo {
+    pub version: i64,
+    pub description: String,
+}
+
 /// PostgreSQL or SQLite; services hold this and never care which.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -41,6 +48,15 @@ impl Store {
         match self {
             Store::Postgres(s) => s.migrate().await,
             Store::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// [`Store::migrate`], returning the migrations this call applied (empty when the database
+    /// was already up to date): what `stakingd migrate` prints.
+    pub async fn migrate_reporting(&self) -> Result<Vec<MigrationInfo>> {
+        match self {
+            Store::Postgres(s) => s.migrate_reporting().await,
+            Store::Sqlite(s) => s.migrate_reporting().await,
         }
     }
 
