@@ -208,6 +208,22 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         Some(s) => Some(s),
     };
 
+    // Fail before starting anything when the API's port is taken.
+    let api_port = match args.api_port {
+        0 => free_port()?,
+        p => {
+            drop(
+                std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, p)).with_context(|| {
+                    format!(
+                    "the API port {p} is in use (another stakingd devnet?): stop that process, \
+                     or pass --api-port with another port (0 picks a free one)"
+                )
+                })?,
+            );
+            p
+        }
+    };
+
     // One token per stage, stopped in order: producers, consumers, then chain and signers.
     let producers = CancellationToken::new();
     let consumers = CancellationToken::new();
@@ -248,10 +264,6 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let signers =
         devnet_committee::start_signers(&setup, &access, args.signer_base_port, &base).await?;
 
-    let api_port = match args.api_port {
-        0 => free_port()?,
-        p => p,
-    };
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
     let run = Running {
         datadir: datadir.clone(),

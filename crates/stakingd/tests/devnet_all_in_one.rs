@@ -436,3 +436,30 @@ fn demo_on_postgresql_and_rabbitmq_completes_every_step() {
     );
     assert_in_order(&lines, DEMO_STEPS);
 }
+
+#[test]
+fn a_taken_api_port_is_refused_before_anything_starts_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_stakingd"))
+        .args([
+            "devnet",
+            "--rpc-port",
+            "0",
+            "--api-port",
+            &port,
+            "--datadir",
+        ])
+        .arg(dir.path().join("devnet"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the API port {port} is in use")) && stderr.contains("--api-port"),
+        "{stderr}"
+    );
+    // Nothing was created: the check comes before the chain and the committee.
+    assert!(!dir.path().join("devnet/global-params.json").exists());
+}
