@@ -329,7 +329,7 @@ fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is
 }
 
 #[test]
-fn the_real_api_refuses_an_unbonding_signed_by_another_key_and_the_cli_shows_its_message() {
+fn unbond_with_another_key_file_is_refused_by_the_cli_and_a_forged_signature_by_the_api() {
     let mut env = Env::new();
     let api = start_api(&mut env);
     let (_key, _) = env.funded_key(1_000_000);
