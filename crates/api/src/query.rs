@@ -51,8 +51,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 }
 
 /// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` bytes, invalid UTF-8
-/// replaced), never failing, as Go's `url.ParseQuery` keeps going.
-fn form_pairs(raw: &str) -> Vec<(String, String)> {
+/// replaced), never failing, as Go's `url.ParseQuery` keeps going. Public for the fuzz target.
+pub fn form_pairs(raw: &str) -> Vec<(String, String)> {
     raw.split('&')
         .filter(|s| !s.is_empty())
         .map(|pair| {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bitcoin::consensus::deserialize;
-use bitcoin::{OutPoint, Transaction};
+use bitcoin::{OutPoint, Transaction, Txid};
 use staking_core::script::StakingOutput;
 use staking_core::unbonding::{verify_unbonding_request, UnbondingTerms};
 use store::api::{DelegationState, NewUnbondingRequest, RequestOutcome};
@@ -20,6 +20,44 @@ fn validation(message: impl Into<String>) -> ApiError {
     ApiError::forbidden(ErrorCode::ValidationError, message)
 }
 
+/// A `/v1/unbonding` body whose fields all parsed (the checks that need no stored state).
+#[derive(Debug)]
+pub struct ParsedUnbondingRequest {
+    /// The body as sent.
+    pub body: UnbondingRequestBody,
+    pub staking_hash: Txid,
+    pub unbonding_hash: Txid,
+    pub unbonding_tx: Transaction,
+    /// The staker's signature bytes (a valid BIP340 encoding).
+    pub signature: Vec<u8>,
+}
+
+/// Parses the untrusted body, field by field in the reference's order, with its 400 messages.
+/// Separate from the handler so the fuzz target exercises exactly this code.
+pub fn parse_unbonding_body(body: &[u8]) -> Result<ParsedUnbondingRequest, ApiError> {
+    let req: UnbondingRequestBody = serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("invalid request payload"))?;
+    let staking_hash = parse_hash_value(&req.staking_tx_hash_hex)
+        .ok_or_else(|| ApiError::bad_request("invalid staking transaction hash"))?;
+    let unbonding_hash = parse_hash_value(&req.unbonding_tx_hash_hex)
+        .ok_or_else(|| ApiError::bad_request("invalid unbonding transaction hash"))?;
+    let unbonding_tx: Transaction = hex::decode(&req.unbonding_tx_hex)
+        .ok()
+        .and_then(|bytes| deserialize(&bytes).ok())
+        .ok_or_else(|| ApiError::bad_request("invalid unbonding transaction hex"))?;
+    let signature = hex::decode(&req.staker_signed_signature_hex)
+        .ok()
+        .filter(|s| staking_core::signing::parse_signature(s).is_ok())
+        .ok_or_else(|| ApiError::bad_request("invalid staker signed signature hex"))?;
+    Ok(ParsedUnbondingRequest {
+        body: req,
+        staking_hash,
+        unbonding_hash,
+        unbonding_tx,
+        signature,
+    })
+}
+
 /// Accepts a staker-signed unbonding tx for the pipeline.
 #[utoipa::path(post, path = "/v1/unbonding", tag = "unbonding",
     request_body = UnbondingRequestBody,
@@ -28,20 +66,13 @@ fn validation(message: impl Into<String>) -> ApiError {
               (status = 413, description = "body larger than the limit", content_type = "text/plain", body = String),
               (status = 500, body = ErrorBody)))]
 pub async fn unbonding(State(app): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let req: UnbondingRequestBody = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("invalid request payload"))?;
-    let staking_hash = parse_hash_value(&req.staking_tx_hash_hex)
-        .ok_or_else(|| ApiError::bad_request("invalid staking transaction hash"))?;
-    let unbonding_hash = parse_hash_value(&req.unbonding_tx_hash_hex)
-        .ok_or_else(|| ApiError::bad_request("invalid unbonding transaction hash"))?;
-    let tx: Transaction = hex::decode(&req.unbonding_tx_hex)
-        .ok()
-        .and_then(|bytes| deserialize(&bytes).ok())
-        .ok_or_else(|| ApiError::bad_request("invalid unbonding transaction hex"))?;
-    let signature = hex::decode(&req.staker_signed_signature_hex)
-        .ok()
-        .filter(|s| staking_core::signing::parse_signature(s).is_ok())
-        .ok_or_else(|| ApiError::bad_request("invalid staker signed signature hex"))?;
+    let ParsedUnbondingRequest {
+        body: req,
+        staking_hash,
+        unbonding_hash,
+        unbonding_tx: tx,
+        signature,
+    } = parse_unbonding_body(&body)?;
 
     let store = &app.inner.store;
     let d = store
