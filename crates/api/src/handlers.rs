@@ -10,8 +10,8 @@ use store::api::{DelegationCursor, KeyStats, TvlCursor};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::model::{
-    Data, DelegationCheck, DelegationPublic, FpDetailsPublic, OverallStatsPublic, Paged,
-    Pagination, StakerStatsPublic,
+    Data, DelegationCheck, DelegationPublic, FpDetailsPublic, MaybePaged, OverallStatsPublic,
+    Paged, Pagination, StakerStatsPublic,
 };
 use crate::query::{
     decode_token, encode_token, parse_address, parse_hash, parse_pk, parse_pk_value, parse_state,
@@ -167,7 +167,7 @@ struct FpToken {
     params(("fp_btc_pk" = Option<String>, Query, pattern = "^[0-9a-fA-F]{64}$"),
            ("pagination_key" = Option<String>, Query),
            ("sort" = Option<String>, Query, description = "`random` shuffles the page")),
-    responses((status = 200, body = inline(Paged<Option<Vec<FpDetailsPublic>>>)),
+    responses((status = 200, description = "`data` is null when nothing matches; `pagination` only without `fp_btc_pk`", body = inline(MaybePaged<Option<Vec<FpDetailsPublic>>>)),
               (status = 400, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub async fn finality_providers(
     State(app): State<AppState>,
@@ -300,7 +300,7 @@ struct StakerToken {
 #[utoipa::path(get, path = "/v1/stats/staker", tag = "stats",
     params(("staker_btc_pk" = Option<String>, Query, pattern = "^[0-9a-fA-F]{64}$"),
            ("pagination_key" = Option<String>, Query)),
-    responses((status = 200, description = "`data` is null when there is nothing to show; `pagination` only without `staker_btc_pk`", body = inline(Paged<Option<Vec<StakerStatsPublic>>>)),
+    responses((status = 200, description = "`data` is null when there is nothing to show; `pagination` only without `staker_btc_pk`", body = inline(MaybePaged<Option<Vec<StakerStatsPublic>>>)),
               (status = 400, body = ErrorBody), (status = 500, body = ErrorBody)))]
 pub async fn staker_stats(
     State(app): State<AppState>,

@@ -26,6 +26,15 @@ pub struct Paged<T> {
     pub pagination: Pagination,
 }
 
+/// `{"data": …}` plus `pagination` in list mode only: the reference omits the key for
+/// single-item lookups (`fp_btc_pk`, `staker_btc_pk`), so the document must not require it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaybePaged<T> {
+    pub data: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
+}
+
 /// A staking or unbonding transaction.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionPublic {
