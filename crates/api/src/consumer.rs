@@ -117,6 +117,8 @@ impl Consumer {
             }
         }
         .map_err(HandlerError::new)?;
+        // Whatever changed, a cached `/v1/stats` of this process is now outdated.
+        crate::stats_cache::invalidate();
         Ok(applied)
     }
 }

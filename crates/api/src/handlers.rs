@@ -272,11 +272,15 @@ async fn all_fp_keys_with_stats(
 #[utoipa::path(get, path = "/v1/stats", tag = "stats",
     responses((status = 200, body = inline(Data<OverallStatsPublic>)), (status = 500, body = ErrorBody)))]
 pub async fn stats(State(app): State<AppState>) -> Result<Response, ApiError> {
+    if let Some(body) = app.inner.stats_cache.get() {
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    let generation = crate::stats_cache::generation();
     let (overall, info) =
         tokio::try_join!(app.inner.store.overall_stats(), app.inner.store.btc_info())?;
     let info = info.unwrap_or_default();
     let c = overall.counters;
-    Ok(Json(Data {
+    let body = serde_json::to_vec(&Data {
         data: OverallStatsPublic {
             active_tvl: c.active_tvl,
             total_tvl: c.total_tvl,
@@ -287,7 +291,10 @@ pub async fn stats(State(app): State<AppState>) -> Result<Response, ApiError> {
             pending_tvl: info.unconfirmed_tvl.saturating_sub(info.confirmed_tvl),
         },
     })
-    .into_response())
+    .map_err(|e| ApiError::internal(format!("rendering stats: {e}")))?;
+    let body = axum::body::Bytes::from(body);
+    app.inner.stats_cache.put(generation, body.clone());
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Debug, Serialize, Deserialize)]

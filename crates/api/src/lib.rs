@@ -22,6 +22,7 @@ pub mod ordinals;
 pub mod query;
 pub mod server;
 pub mod state;
+pub mod stats_cache;
 pub mod unbonding;
 
 use std::net::SocketAddr;

@@ -71,6 +71,8 @@ pub struct Inner {
     pub network: Network,
     pub page_size: u32,
     pub ordinals: Option<crate::ordinals::Ordinals>,
+    /// The rendered `/v1/stats` answer (see [`crate::stats_cache`]).
+    pub stats_cache: crate::stats_cache::StatsCache,
 }
 
 impl AppState {
@@ -99,6 +101,7 @@ impl AppState {
                 network,
                 page_size,
                 ordinals,
+                stats_cache: crate::stats_cache::StatsCache::default(),
             }),
         }
     }

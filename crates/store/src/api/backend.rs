@@ -526,9 +526,12 @@ macro_rules! api_backend {
                     sql.push_str(" AND $2 = ''");
                 }
                 if after.is_some() {
+                    // `height <= $3` bounds the index range scan (the page starts where the
+                    // last one ended instead of filtering every newer row again); the OR only
+                    // sorts out rows of the cursor's own height.
                     sql.push_str(
-                        " AND (staking_start_height < $3 OR \
-                         (staking_start_height = $3 AND staking_tx_hash > $4))",
+                        " AND staking_start_height <= $3 AND (staking_start_height < $3 OR \
+                         staking_tx_hash > $4)",
                     );
                 } else {
                     sql.push_str(" AND $3 = 0 AND $4 = ''");
