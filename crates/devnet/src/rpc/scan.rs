@@ -229,6 +229,59 @@ mod tests {
     }
 
     #[test]
+    fn start_finds_an_address_outputs_in_cores_shape_and_ignores_others() {
+        let node = Node::in_memory();
+        let wallet = crate::wallet::Wallet::from_seed(b"scan test");
+        let txid = node
+            .faucet(
+                wallet.script_pubkey(),
+                bitcoin::Amount::from_sat(123_456),
+                true,
+            )
+            .unwrap();
+        let call = |params: Value| crate::rpc::methods::call(&node, "scantxoutset", params);
+        let result = call(json!(["start", [format!("addr({})", wallet.address())]])).unwrap();
+        assert_eq!(result["success"], true);
+        assert_eq!(result["height"], node.tip().height);
+        assert_eq!(result["bestblock"], node.tip().hash.to_string());
+        let unspents = result["unspents"].as_array().unwrap();
+        assert_eq!(unspents.len(), 1, "{result}");
+        let u = &unspents[0];
+        assert_eq!(u["txid"], txid.to_string());
+        assert_eq!(u["amount"], 0.00123456);
+        assert_eq!(u["coinbase"], false);
+        assert_eq!(u["height"], node.tip().height);
+        assert_eq!(
+            u["scriptPubKey"],
+            hex::encode(wallet.script_pubkey().as_bytes())
+        );
+        let desc = u["desc"].as_str().unwrap();
+        assert!(desc.starts_with("rawtr("), "{desc}");
+        assert_eq!(result["total_amount"], 0.00123456);
+        // A raw() descriptor of the same script finds the same output; an unrelated one nothing.
+        let raw = format!("raw({})", hex::encode(wallet.script_pubkey().as_bytes()));
+        let by_raw = call(json!(["start", [{ "desc": raw }]])).unwrap();
+        assert_eq!(by_raw["unspents"], result["unspents"]);
+        let other = crate::wallet::Wallet::from_seed(b"nobody");
+        let none = call(json!(["start", [format!("addr({})", other.address())]])).unwrap();
+        assert_eq!(none["unspents"], json!([]));
+        assert_eq!(none["total_amount"], 0.0);
+        // Core's answers outside a scan, and its errors.
+        assert_eq!(call(json!(["status"])).unwrap(), Value::Null);
+        assert_eq!(call(json!(["abort"])).unwrap(), json!(false));
+        let err = call(json!(["start"])).unwrap_err();
+        assert_eq!(
+            err.message,
+            "scanobjects argument is required for the start action"
+        );
+        let err = call(json!(["begin", []])).unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (code::INVALID_PARAMETER, "Invalid action 'begin'")
+        );
+    }
+
+    #[test]
     fn key_descriptors_are_refused_naming_what_is_supported() {
         let err = parse_descriptor("wpkh(02aa)").unwrap_err();
         assert!(
