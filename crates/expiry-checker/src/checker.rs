@@ -106,6 +106,15 @@ impl Publish for CountingPublisher {
         }
         result
     }
+
+    /// Keeps the transport's pipelined batch publish (many confirms in flight on RabbitMQ).
+    async fn publish_all(&self, messages: &[(QueueName, &[u8])]) -> (usize, Option<EventsError>) {
+        let (done, error) = self.transport.publish_all(messages).await;
+        if error.is_some() {
+            self.errors.inc();
+        }
+        (done, error)
+    }
 }
 
 /// Runs the checker until `shutdown` (then `Ok`) or a permanent failure. Events go to RabbitMQ

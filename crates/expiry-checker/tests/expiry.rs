@@ -437,3 +437,88 @@ async fn the_tip_comes_from_the_nodes_getblockcount() {
     consumers.cancel();
     node_stop.cancel();
 }
+
+/// Deletes a test's queues and dead-letter exchange when dropped, even after a panic.
+struct Cleanup(events::QueueNaming);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let naming = self.0.clone();
+        let cleaner = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use lapin::{Connection, ConnectionProperties};
+                let Ok(c) = Connection::connect(&amqp_uri(), ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                for q in QueueName::ALL {
+                    for name in [naming.queue(q), naming.delay_queue(q)] {
+                        if let Ok(ch) = c.create_channel().await {
+                            let _ = ch.queue_delete(&name, Default::default()).await;
+                            let _ = ch.close(200, "done").await;
+                        }
+                    }
+                }
+                if let Ok(ch) = c.create_channel().await {
+                    let _ = ch
+                        .exchange_delete(&naming.dead_letter_exchange(), Default::default())
+                        .await;
+                }
+                let _ = c.close(200, "cleanup").await;
+            });
+        });
+        let _ = cleaner.join();
+    }
+}
+
+fn amqp_uri() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+#[tokio::test]
+async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
+    let Some(h) = Harness::new(Backend::Postgres).await else {
+        return;
+    };
+    let mut rabbit = events::RabbitMqConfig::from_uri(amqp_uri());
+    rabbit.queue_prefix = format!(
+        "t_expiry_{}_{:x}_",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    rabbit.publish_timeout = Duration::from_secs(10);
+    let _cleanup = Cleanup(rabbit.naming());
+    let api_side =
+        match events::RabbitMqTransport::connect(rabbit.clone(), EventsMetrics::default()).await {
+            Ok(t) => Transport::RabbitMq(t),
+            Err(e) if !ci() => {
+                eprintln!("SKIPPED: RabbitMQ unreachable ({e}); CI=true makes this fail");
+                return;
+            }
+            Err(e) => panic!("CI=true and RabbitMQ is unreachable: {e}"),
+        };
+    let consumers = spawn_consumers(&h, &api_side);
+    let hash = activate(&h, 7, 300).await;
+    let tip = ManualTip::new(400);
+    let mut config = checker_config(&h.db.url, &tip);
+    config.queue = QueueConfig::RabbitMq(rabbit);
+    // No transport handed in: the checker connects to the broker itself, as `stakingd
+    // expiry-checker` does.
+    let shutdown = CancellationToken::new();
+    let checker = spawn_checker(config, None, &shutdown);
+    let s = h.store.clone();
+    let parsed: bitcoin::Txid = hash.parse().unwrap();
+    wait_for("expired through RabbitMQ", || {
+        let s = s.clone();
+        async move { s.delegation(&parsed).await.unwrap().unwrap().state.as_str() == "unbonded" }
+    })
+    .await;
+    assert_eq!(h.stats().await["active_delegations"], 0);
+    shutdown.cancel();
+    checker.await.unwrap().unwrap();
+    consumers.cancel();
+}
