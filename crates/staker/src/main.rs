@@ -39,11 +39,15 @@ use clap::{Parser, Subcommand};
         staker keys generate --network signet\n  \
         staker stake --params bbn-test-4 --rpc-url http://127.0.0.1:38332 --rpc-cookie ~/.bitcoin/signet/.cookie \\\n      \
         --fp-pk <64 hex> --amount 50000 --staking-time 64000 --wait\n  \
+        staker stake --params bbn-1 --rpc-url ... --staker-pk <64 hex> --from <ADDRESS> --change-address <ADDRESS> \\\n      \
+        --fp-pk <64 hex> --amount 500000 --staking-time 64000 --psbt-out stake.psbt   # sign with your wallet\n  \
         staker withdraw --params bbn-test-4 --rpc-url ... --staking-txid <TXID>\n  \
         staker unbond --params bbn-test-4 --api-url http://127.0.0.1:8090 --staking-txid <TXID> --wait\n  \
         staker status --network signet --api-url http://127.0.0.1:8090\n\n\
         Every connection flag has an environment variable: STAKER_NETWORK, STAKER_PARAMS, STAKER_RPC_URL,\n\
-        STAKER_RPC_USER, STAKER_RPC_PASSWORD, STAKER_RPC_COOKIE, STAKER_API_URL, STAKER_DATA_DIR, STAKER_KEY_FILE."
+        STAKER_RPC_USER, STAKER_RPC_PASSWORD, STAKER_RPC_COOKIE, STAKER_API_URL, STAKER_DATA_DIR, STAKER_KEY_FILE.\n\n\
+        Exit status: 0 done; 1 error (the message says what to do); 2 `withdraw` is not allowed yet\n\
+        (the message and `--json` say how many blocks remain)."
 )]
 struct Cli {
     /// Print machine-readable JSON instead of text.
