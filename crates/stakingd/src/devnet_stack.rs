@@ -287,9 +287,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
 
     // The API first, so its consumers are there when the indexer's relay publishes.
     let api_cfg = api_config(&run, &setup, listen, amqp)?;
-    let service = api::Service::build(&api_cfg)
-        .await
-        .context("starting the API (database)")?;
+    let service = api::Service::build(&api_cfg).await.with_context(|| {
+        format!(
+            "starting the API on the database {} (for PostgreSQL, create the database \
+                 first, e.g. `createdb -h 127.0.0.1 -U postgres devnet`)",
+            crate::devnet_banner::redact(&run.database_url)
+        )
+    })?;
     let api_task = {
         let transport = transport.clone();
         let token = consumers.clone();
