@@ -140,3 +140,25 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
     );
     println!("Ctrl-C stops everything cleanly; the same command resumes from the data directory.");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_in_urls_are_hidden_and_other_urls_kept() {
+        assert_eq!(
+            redact("amqp://guest:secret@127.0.0.1:5672"),
+            "amqp://guest:***@127.0.0.1:5672"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1/devnet"),
+            "postgres://postgres@127.0.0.1/devnet"
+        );
+        assert_eq!(
+            redact("sqlite:/tmp/d/stakingd.db"),
+            "sqlite:/tmp/d/stakingd.db"
+        );
+        assert_eq!(redact("in-process"), "in-process");
+    }
+}

@@ -344,3 +344,109 @@ pub async fn start_signers(
     }
     Ok(running)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    #[test]
+    fn a_new_data_directory_gets_a_committee_params_and_finality_providers() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = load_or_create(dir.path(), Some(4), Some(3)).unwrap();
+        assert_eq!(setup.members.len(), 4);
+        assert_eq!(setup.quorum, 3);
+        let version = &setup.params.versions()[0];
+        assert_eq!(version.covenant_pks, setup.members);
+        assert_eq!(version.covenant_quorum, 3);
+        assert_eq!(version.tag, TAG);
+        assert_eq!(version.activation_height, BlockHeight(ACTIVATION_HEIGHT));
+        // The params file on disk is what the services load.
+        let text = std::fs::read_to_string(&setup.params_path).unwrap();
+        let (from_disk, _) = GlobalParams::from_json(&text).unwrap();
+        assert_eq!(from_disk.versions()[0].covenant_pks, setup.members);
+        // Each member's key file unlocks with the committee passphrase to the listed key.
+        let passphrase = std::fs::read_to_string(dir.path().join("committee/passphrase")).unwrap();
+        for (i, member) in setup.members.iter().enumerate() {
+            let key = CovenantKey::load(
+                &key_path(&setup.committee_dir, i),
+                &Passphrase::new(passphrase.clone()),
+            )
+            .unwrap();
+            assert_eq!(key.public_key(), *member);
+        }
+        let fps: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&setup.fps_path).unwrap()).unwrap();
+        assert_eq!(
+            fps["finality_providers"].as_array().unwrap().len(),
+            FINALITY_PROVIDERS
+        );
+        assert_eq!(
+            fps["finality_providers"][0]["btc_pk"],
+            setup.finality_providers[0].to_string()
+        );
+        assert!(!std::fs::read(&setup.hmac_key_path).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_start_resumes_the_same_committee_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create(dir.path(), None, None).unwrap();
+        assert_eq!(first.members.len(), DEFAULT_SIGNERS);
+        assert_eq!(first.quorum, DEFAULT_QUORUM);
+        let hmac = std::fs::read(&first.hmac_key_path).unwrap();
+        let second = load_or_create(dir.path(), None, None).unwrap();
+        assert_eq!(second.members, first.members);
+        assert_eq!(second.quorum, first.quorum);
+        assert_eq!(std::fs::read(&second.hmac_key_path).unwrap(), hmac);
+        // Naming the same sizes again is fine.
+        assert!(load_or_create(dir.path(), Some(DEFAULT_SIGNERS), Some(DEFAULT_QUORUM)).is_ok());
+    }
+
+    #[test]
+    fn another_committee_for_an_existing_directory_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        load_or_create(dir.path(), Some(3), Some(2)).unwrap();
+        let e = load_or_create(dir.path(), Some(5), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("3 signers with quorum 2") && e.contains("new --datadir"),
+            "{e}"
+        );
+        let e = load_or_create(dir.path(), None, Some(3))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quorum 2"), "{e}");
+    }
+
+    #[test]
+    fn a_quorum_the_committee_cannot_reach_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_or_create(dir.path(), Some(2), Some(3))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--quorum 3 must be between 1 and --signers 2"),
+            "{e}"
+        );
+        let e = load_or_create(dir.path(), Some(0), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--signers 0"), "{e}");
+        // Nothing was written for a refused committee.
+        assert!(!dir.path().join("global-params.json").exists());
+    }
+
+    #[test]
+    fn a_missing_member_key_file_is_reported_as_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = load_or_create(dir.path(), Some(2), Some(1)).unwrap();
+        std::fs::remove_file(key_path(&setup.committee_dir, 1)).unwrap();
+        let e = load_or_create(dir.path(), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("member-1.key is missing"), "{e}");
+    }
+}
