@@ -254,6 +254,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         Ok(())
     });
     premined.await.context("the pre-mining task panicked")??;
+    let restored = crate::devnet_mempool::restore(&chain.chain, &datadir)?;
+    if restored > 0 {
+        tracing::info!(
+            restored,
+            "mempool transactions saved at the last stop submitted again"
+        );
+    }
 
     let setup = devnet_committee::load_or_create(&datadir, args.signers, args.quorum)?;
     let access = ChainAccess {
@@ -398,7 +405,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     for s in signers {
         let _ignored = s.task.await;
     }
+    let node = std::sync::Arc::clone(&chain.chain);
     chain.stopped().await;
+    match crate::devnet_mempool::save(&node, &datadir) {
+        Ok(0) => {}
+        Ok(saved) => tracing::info!(saved, "mempool saved for the next start"),
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "cannot save the mempool"),
+    }
     while let Ok((name, result)) = exited.try_recv() {
         if let Err(e) = result {
             tracing::error!(error = %format!("{e:#}"), "the {name} ended with an error");

@@ -463,3 +463,40 @@ fn a_taken_api_port_is_refused_before_anything_starts_with_what_to_do() {
     // Nothing was created: the check comes before the chain and the committee.
     assert!(!dir.path().join("devnet/global-params.json").exists());
 }
+
+#[test]
+fn ctrl_c_mid_demo_loses_nothing_and_the_restart_finishes_the_pending_unbonding() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().join("devnet");
+    let mut first = Devnet::start(&datadir, &["--demo"]);
+    first.printed("API URL:", Duration::from_secs(120));
+    let requested = first.printed("[demo  5] Alice: the API shows delegation", DEMO_TIMEOUT);
+    // "<txid> as `unbonding_requested` (tip N)": stop right after the request was accepted.
+    let txid = requested.split_whitespace().next().unwrap().to_owned();
+    assert!(requested.contains("`unbonding_requested`"), "{requested}");
+    first.signal("INT");
+    let status = first.wait(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}\n{}", first.stderr_tail());
+    drop(first);
+
+    // The accepted request survived in the database: after the restart the pipeline sends the
+    // unbonding tx, blocks keep coming, and the API shows the delegation unbonding.
+    let mut second = Devnet::start(&datadir, &["--block-interval", "1"]);
+    let api = second.printed("API URL:", Duration::from_secs(120));
+    let started = Instant::now();
+    loop {
+        let d = api_get(&api, &format!("/v1/delegation?staking_tx_hash_hex={txid}"));
+        let state = d["data"]["state"].as_str().unwrap().to_owned();
+        if state == "unbonding" || state == "unbonded" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "still `{state}` after the restart\n{}",
+            second.stderr_tail()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    second.signal("TERM");
+    assert!(second.wait(Duration::from_secs(60)).success());
+}
