@@ -49,7 +49,6 @@ pub struct Fixture {
     pub stakers: Vec<Wallet>,
     pub fps: Vec<XOnlyPublicKey>,
     pub miner: Wallet,
-    pub fork_miner: Wallet,
 }
 
 impl Fixture {
@@ -78,7 +77,6 @@ impl Fixture {
                 .map(|b| keypair(b).x_only_public_key().0)
                 .collect(),
             miner: Wallet::from_seed(b"chaos miner"),
-            fork_miner: Wallet::from_seed(b"chaos fork miner"),
         })
     }
 
@@ -293,15 +291,18 @@ impl Load {
     }
 
     /// A reorg of `depth` blocks: the block `depth - 1` below the tip is invalidated and a
-    /// longer branch (`depth + 1` blocks, paying another address) mined on its parent. The
+    /// longer branch (`depth + 1` blocks, paying a fresh address) mined on its parent. The
     /// disconnected transactions return to the mempool and are mined again on the new branch.
-    pub async fn reorg(&mut self, fx: &Fixture, rpc: &RpcClient, depth: u32) -> anyhow::Result<()> {
+    pub async fn reorg(&mut self, rpc: &RpcClient, depth: u32) -> anyhow::Result<()> {
         let tip = rpc.get_block_count().await?;
         let hash = rpc.get_block_hash(tip + 1 - depth).await?;
         rpc.invalidate_block(&hash)
             .await
             .with_context(|| format!("invalidateblock at height {}", tip + 1 - depth))?;
-        rpc.generate_to_address(depth + 1, &fx.fork_miner.address())
+        // A payout of its own per reorg: a fork block must not repeat the coinbase of a block
+        // at the same height on an earlier branch (BIP30 refuses duplicate coinbase txids).
+        let payout = Wallet::from_seed(format!("chaos fork {}", self.reorgs.len()).as_bytes());
+        rpc.generate_to_address(depth + 1, &payout.address())
             .await?;
         self.reorgs.push(depth);
         Ok(())

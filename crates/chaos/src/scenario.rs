@@ -241,8 +241,18 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
     let mut tick = 0;
     while tick < plan.ticks || outage_until.is_some() || restart_at.is_some() {
         if tick < plan.ticks {
-            load.tick(&fx, &rpc, &mut rng).await?;
-            Load::mine(&fx, &rpc, 1).await?;
+            load.tick(&fx, &rpc, &mut rng)
+                .await
+                .with_context(|| format!("load at tick {tick}"))?;
+            Load::mine(&fx, &rpc, 1)
+                .await
+                .with_context(|| format!("mining at tick {tick}"))?;
+        }
+        if fault == Fault::Kill && restart_at.is_some() {
+            // One service down at a time: a kill due now waits for the pending restart.
+            if let Some(t) = fault_ticks.first_mut().filter(|t| **t == tick) {
+                *t += 1;
+            }
         }
         if fault_ticks.first() == Some(&tick) {
             fault_ticks.remove(0);
@@ -279,7 +289,9 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
                 }
                 Fault::Reorg => {
                     let depth = rng.gen_range(1..=12);
-                    load.reorg(&fx, &rpc, depth).await?;
+                    load.reorg(&rpc, depth)
+                        .await
+                        .with_context(|| format!("reorg of depth {depth} at tick {tick}"))?;
                     report
                         .injected
                         .push(format!("tick {tick}: reorg of depth {depth}"));
@@ -345,8 +357,17 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
                 ));
             }
         }
-        (Err(e), _) => report.failure = Some(format!("disturbed run: {e:#}")),
-        (_, Err(e)) => report.failure = Some(format!("undisturbed run: {e:#}")),
+        (Err(e), Ok(_)) => {
+            report.failure = Some(format!(
+                "disturbed run (the undisturbed run settled): {e:#}"
+            ))
+        }
+        (Ok(_), Err(e)) => report.failure = Some(format!("undisturbed run: {e:#}")),
+        (Err(a), Err(b)) => {
+            report.failure = Some(format!(
+                "neither run settled; disturbed: {a:#}; undisturbed: {b:#}"
+            ))
+        }
     }
     report.wall = started.elapsed();
     Ok(report)
@@ -370,7 +391,9 @@ async fn settle_supervised(
         let step = left.min(Duration::from_secs(5));
         match settle(&http, &pair.base, fx, ledger, step).await {
             Ok((s, _)) => return Ok((s, started.elapsed())),
-            Err(e) if started.elapsed() >= timeout => return Err(e),
+            Err(e) if started.elapsed() >= timeout => {
+                return Err(e.context(format!("not settled after {}s", timeout.as_secs())))
+            }
             Err(_) => {}
         }
     }
