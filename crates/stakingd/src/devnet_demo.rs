@@ -12,16 +12,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use bitcoin::absolute::LockTime;
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::hashes::Hash;
 use bitcoin::hex::DisplayHex;
-use bitcoin::key::{Keypair, TapTweak};
-use bitcoin::secp256k1::{Message, SecretKey, XOnlyPublicKey};
-use bitcoin::sighash::{Prevouts, SighashCache, TapSighashType};
-use bitcoin::{taproot, Address, Amount, Network, OutPoint, Transaction, TxOut, Txid};
+use bitcoin::secp256k1::XOnlyPublicKey;
+use bitcoin::{Address, Amount, OutPoint, Transaction, TxOut, Txid};
 use bitcoin_rpc::RpcClient;
 use serde_json::{json, Value};
 use staking_core::builder::{staking_tx, withdrawal_tx, StakingTxRequest, Utxo};
-use staking_core::keys::SECP;
 use staking_core::op_return::V0OpReturn;
 use staking_core::params::{BlockHeight, GlobalParams, ParamsVersion};
 use staking_core::psbt::LeafSpend;
@@ -33,6 +29,7 @@ use staking_core::witness::{staking_timelock_witness, unbonding_timelock_witness
 use tokio_util::sync::CancellationToken;
 
 use crate::devnet_committee::MIN_STAKING_TIME;
+use crate::devnet_demo_staker::Staker;
 use crate::devnet_stack::Running;
 
 /// Fee rate of the demo's own transactions, in sat/vB.
@@ -41,51 +38,6 @@ const FEE_RATE: u64 = 2;
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
 /// While waiting for a state, a block is mined this often so that time moves quickly.
 const MINE_EVERY: Duration = Duration::from_secs(1);
-
-struct Staker {
-    name: &'static str,
-    keypair: Keypair,
-    address: Address,
-}
-
-impl Staker {
-    fn new(name: &'static str) -> Self {
-        let secret = SecretKey::new(&mut bitcoin::secp256k1::rand::thread_rng());
-        let keypair = Keypair::from_secret_key(&SECP, &secret);
-        let address = Address::p2tr(&SECP, keypair.x_only_public_key().0, None, Network::Regtest);
-        Self {
-            name,
-            keypair,
-            address,
-        }
-    }
-
-    fn x_only(&self) -> XOnlyPublicKey {
-        self.keypair.x_only_public_key().0
-    }
-
-    /// Key-path signature of input `index` (a P2TR output of this key).
-    fn sign_key_path(
-        &self,
-        tx: &Transaction,
-        index: usize,
-        prevouts: &[TxOut],
-    ) -> anyhow::Result<bitcoin::Witness> {
-        let sighash = SighashCache::new(tx)
-            .taproot_key_spend_signature_hash(
-                index,
-                &Prevouts::All(prevouts),
-                TapSighashType::Default,
-            )
-            .context("cannot compute the key-path sighash")?;
-        let tweaked = self.keypair.tap_tweak(&SECP, None).to_keypair();
-        let signature = SECP.sign_schnorr(&Message::from_digest(sighash.to_byte_array()), &tweaked);
-        Ok(bitcoin::Witness::p2tr_key_spend(&taproot::Signature {
-            signature,
-            sighash_type: TapSighashType::Default,
-        }))
-    }
-}
 
 struct Demo<'a> {
     rpc: RpcClient,

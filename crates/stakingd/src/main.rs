@@ -11,6 +11,7 @@ mod devnet_banner;
 mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
+mod devnet_demo_staker;
 mod devnet_mempool;
 mod devnet_services;
 mod devnet_stack;
