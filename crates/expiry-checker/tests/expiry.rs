@@ -522,3 +522,36 @@ async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
     checker.await.unwrap().unwrap();
     consumers.cancel();
 }
+
+#[tokio::test]
+async fn two_claimers_at_once_on_postgres_take_each_row_once_and_emit_each_expiry_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let first = ApiStore::connect(&db.url, 2).await.unwrap();
+    first.migrate().await.unwrap();
+    let second = ApiStore::connect(&db.url, 2).await.unwrap();
+    if let ApiStore::Postgres(p) = &first {
+        // 300 delegations, 100 of them with a duplicated row.
+        sqlx::query(
+            "INSERT INTO api_timelock_queue (staking_tx_hash, expire_height, tx_type) \
+             SELECT lpad(to_hex(g % 300), 64, '0'), 500 + g % 7, 'unbonding' \
+             FROM generate_series(0, 399) AS g",
+        )
+        .execute(p)
+        .await
+        .unwrap();
+    }
+    let (a, b) = tokio::join!(
+        poll_once(&first, 1_000, 3, None, None),
+        poll_once(&second, 1_000, 3, None, None)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.emitted + b.emitted, 300, "{a:?} {b:?}");
+    assert_eq!(a.duplicates + b.duplicates, 100, "{a:?} {b:?}");
+    let rows = first.expiry_outbox_rows().await.unwrap();
+    let distinct: std::collections::HashSet<&str> =
+        rows.iter().map(|r| r.payload.as_str()).collect();
+    assert_eq!((rows.len(), distinct.len()), (300, 300));
+    assert_eq!(first.timelock_counts(1_000).await.unwrap(), (0, 0));
+}
