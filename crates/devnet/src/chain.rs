@@ -458,7 +458,15 @@ impl ChainState {
                 self.tx_index.remove(&txid);
             }
         }
+        // A coin created and spent inside this block is gone with the block: restoring it would
+        // leave an output of a disconnected tx in the UTXO set (and BIP30 would then refuse
+        // that tx when a new branch mines it again).
+        let block_txids: HashSet<Txid> =
+            block.txdata.iter().map(Transaction::compute_txid).collect();
         for (op, coin) in spent_coins {
+            if block_txids.contains(&op.txid) {
+                continue;
+            }
             if coin.output.script_pubkey == self.watch {
                 self.watched.insert(op);
             }

@@ -442,3 +442,59 @@ async fn invalidateblock_reorgs_and_returns_the_block_transactions_to_the_mempoo
     );
     assert_eq!(d.rpc.call("getrawmempool", json!([])).await, json!([]));
 }
+
+#[tokio::test]
+async fn a_block_with_a_chain_of_spends_can_be_reorged_out_and_mined_again() {
+    let d = common::start().await;
+    let w = staker();
+    let prev = d
+        .rpc
+        .fund(w.script_pubkey(), Amount::from_sat(100_000))
+        .await;
+    let pay = |input: &(OutPoint, TxOut), value: u64| {
+        w.spend(
+            std::slice::from_ref(input),
+            vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: w.script_pubkey().clone(),
+            }],
+            Sequence::MAX,
+        )
+    };
+    // parent and child in the same block: the child spends the parent's only output.
+    let parent = pay(&prev, 99_000);
+    let child = pay(
+        &(
+            OutPoint::new(parent.compute_txid(), 0),
+            parent.output[0].clone(),
+        ),
+        98_000,
+    );
+    d.rpc.send(&parent).await.unwrap();
+    d.rpc.send(&child).await.unwrap();
+    let mined = d.rpc.mine(1).await;
+
+    d.rpc.call("invalidateblock", json!([mined[0]])).await;
+    // The parent's output is not resurrected on the chain by the disconnection.
+    assert!(d
+        .rpc
+        .call(
+            "gettxout",
+            json!([parent.compute_txid().to_string(), 0, false])
+        )
+        .await
+        .is_null());
+    // A new branch mines both again (BIP30 must not see the parent as already present).
+    let new_branch = d.rpc.mine(2).await;
+    for tx in [&parent, &child] {
+        assert_eq!(
+            d.rpc
+                .call(
+                    "getrawtransaction",
+                    json!([tx.compute_txid().to_string(), true])
+                )
+                .await["blockhash"],
+            json!(new_branch[0])
+        );
+    }
+}
