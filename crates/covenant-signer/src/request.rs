@@ -110,9 +110,17 @@ fn parse_compressed_key(hex_key: &str) -> Result<PublicKey, Malformed> {
 }
 
 /// Exactly one transaction: bytes left over after it are an error (the reference ignores them).
+/// The bytes must also be the tx's own serialization: the legacy fallback of
+/// `decode_transaction` would otherwise read a broken segwit tx as a different, input-less tx
+/// (found by the `signer_request` fuzz target).
 fn parse_exact_tx(hex_tx: &str) -> Result<Transaction, Malformed> {
     let bytes = hex::decode(hex_tx).map_err(|_| Malformed::UnbondingTx)?;
-    staking_core::staking_tx::decode_transaction(&bytes).map_err(|_| Malformed::UnbondingTx)
+    let tx =
+        staking_core::staking_tx::decode_transaction(&bytes).map_err(|_| Malformed::UnbondingTx)?;
+    if bitcoin::consensus::encode::serialize(&tx) != bytes {
+        return Err(Malformed::UnbondingTx);
+    }
+    Ok(tx)
 }
 
 #[cfg(test)]
@@ -180,6 +188,22 @@ mod tests {
     fn trailing_bytes_after_the_tx_are_rejected() {
         let mut raw = sample(3, 1000).to_json();
         raw.unbonding_tx_hex.push_str("00");
+        assert_eq!(SignRequest::try_from(&raw), Err(Malformed::UnbondingTx));
+    }
+
+    #[test]
+    fn a_segwit_tx_with_a_broken_witness_is_not_read_as_another_tx() {
+        // Segwit marker and flag, one input, one output, then a witness that does not parse:
+        // the legacy reading of the same bytes is a tx with no inputs (fuzz crash input).
+        let mut raw = sample(3, 1000).to_json();
+        let hex = "02000000000101378058b8745137ceb641141ef0609e75477960e5f6986455d3c59c7a7798cb06\
+                   0100000000ffffffff01905f010000000000225120ba296d88e83fd2faf5864ddda74021abb5\
+                   2a6370382cfc46416f42f28d32704e504f84720d8458b5d51fee69d28cf94940728ab06ac8ab\
+                   2f14b4c60cacb0e8932760f1559df93dd9053327e72cec53fc9749d5abaa4a96758b7f3588b3\
+                   ad80e4c157233f1e689a37bea3ccaa9e50ba153ece2091fef91f0f00d010d6c918acb9197dbf\
+                   4c8bba33b96629a6e942aad0c9815a4e5e7322f63e521e762371b71e3c1300000000";
+        assert!(staking_core::staking_tx::decode_transaction(&hex::decode(hex).unwrap()).is_ok());
+        raw.unbonding_tx_hex = hex.to_owned();
         assert_eq!(SignRequest::try_from(&raw), Err(Malformed::UnbondingTx));
     }
 
