@@ -203,8 +203,9 @@ async fn run_inner(
             None
         }
     };
+    let outbox = ExpiryOutbox::new(store.clone(), config.relay_lease);
     let mut relay_task = transport.map(|t| {
-        let outbox = ExpiryOutbox::new(store.clone(), config.relay_lease);
+        let outbox = outbox.clone();
         let publisher = CountingPublisher {
             transport: t,
             errors: metrics.queue_send_errors.clone(),
@@ -285,18 +286,44 @@ async fn run_inner(
                 None => std::future::pending().await,
             }
         };
+        // `biased`: a stop (which also ends the relay, whose token is a child of it) is seen as
+        // a stop, not as the relay ending on its own.
         tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            () = tokio::time::sleep(wait) => {}
+            biased;
+            () = shutdown.cancelled() => {
+                tasks.cancel();
+                if let Some(relay) = relay_task {
+                    let _stopped = relay.await;
+                }
+                release(&outbox).await;
+                return Ok(());
+            }
             done = relay_done => {
                 match done {
-                    Ok(Ok(())) if shutdown.is_cancelled() => return Ok(()),
+                    Ok(Ok(())) if shutdown.is_cancelled() => {
+                        release(&outbox).await;
+                        return Ok(());
+                    }
                     Ok(Ok(())) => return Err(ExpiryError::RelayStopped("it ended without being asked to".into())),
                     Ok(Err(e)) => return Err(e.into()),
                     Err(join) => return Err(ExpiryError::RelayStopped(format!("it panicked: {join}"))),
                 }
             }
+            () = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+/// Gives back the outbox rows this checker's stopped relay still holds, so the next checker
+/// publishes them at once rather than when the lease ends.
+async fn release(outbox: &ExpiryOutbox) {
+    match outbox.release().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "unsent expiry outbox rows released"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "could not release expiry outbox rows; another checker takes them over when the lease ends"
+        ),
     }
 }
 

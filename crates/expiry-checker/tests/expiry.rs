@@ -250,15 +250,43 @@ both_backends!(
     consumer_unbonds_and_stats_fall
 );
 
-async fn crash_after_claim_loses_nothing(b: Backend) {
+/// A first checker claims the row but cannot publish (its broker is unreachable), then is
+/// killed (`crash`: the task is aborted, its lease on the outbox row stays until it ends) or
+/// stopped cleanly (it releases its lease). A second checker delivers the event either way.
+async fn claimed_event_survives_the_first_checker(b: Backend, crash: bool) {
     let Some(h) = Harness::new(b).await else {
         return;
     };
     let hash = activate(&h, 5, 150).await;
-    // A checker claims and "crashes" before its relay publishes: the event waits in the outbox.
-    let claimed = poll_once(&h.store, 250, 100, None, None).await.unwrap();
-    assert_eq!(claimed.emitted, 1);
-    assert_eq!(h.store.timelock_counts(250).await.unwrap(), (0, 0));
+    let mut dead_broker = checker_config(&h.db.url, &ManualTip::new(250));
+    // Killed: the lease must end for the row to be taken over. Stopped: released at once.
+    dead_broker.relay_lease = if crash {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(600)
+    };
+    dead_broker.queue = QueueConfig::RabbitMq(events::RabbitMqConfig::from_uri(
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+    ));
+    let stop_first = CancellationToken::new();
+    let first = spawn_checker(dead_broker, None, &stop_first);
+    let s = h.store.clone();
+    wait_for("the first checker claims the row", || {
+        let s = s.clone();
+        async move { s.timelock_counts(250).await.unwrap() == (0, 0) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if crash {
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+    } else {
+        stop_first.cancel();
+        first.await.unwrap().unwrap();
+    }
+    let waiting = h.store.expiry_outbox_rows().await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].sent_at, None, "nothing could be published");
     assert_eq!(h.state_of(&hash).await, "active");
 
     let transport = Transport::InProcess(InProcessTransport::new(EventsMetrics::default()));
@@ -282,9 +310,20 @@ async fn crash_after_claim_loses_nothing(b: Backend) {
     checker.await.unwrap().unwrap();
     consumers.cancel();
 }
+async fn crash_after_claim_loses_nothing(b: Backend) {
+    claimed_event_survives_the_first_checker(b, true).await;
+}
 both_backends!(
     a_crash_between_claim_and_relay_loses_nothing,
     crash_after_claim_loses_nothing
+);
+
+async fn clean_stop_releases_claims(b: Backend) {
+    claimed_event_survives_the_first_checker(b, false).await;
+}
+both_backends!(
+    a_stopped_checker_releases_its_claims_to_the_next_one,
+    clean_stop_releases_claims
 );
 
 /// Counts what arrives on `expired_staking_queue`.

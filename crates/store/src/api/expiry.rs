@@ -217,6 +217,18 @@ macro_rules! expiry_backend {
                 tx.commit().await.map_err(StoreError::db(op))
             }
 
+            pub(crate) async fn release_outbox(pool: &$pool, owner: &str) -> Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE api_expiry_outbox SET claimed_by = NULL, claimed_until = NULL \
+                     WHERE claimed_by = $1 AND sent_at IS NULL",
+                )
+                .bind(owner)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("release expiry outbox rows"))?;
+                Ok(done.rows_affected())
+            }
+
             pub(crate) async fn outbox_rows(pool: &$pool) -> Result<Vec<ExpiryOutboxRow>> {
                 let op = "read expiry outbox";
                 let rows = sqlx::query(
@@ -313,6 +325,13 @@ impl ExpiryOutbox {
             owner,
             lease,
         }
+    }
+
+    /// Gives back the unsent rows this relay holds (clean shutdown), so another checker can
+    /// publish them at once instead of after the lease. Returns how many.
+    pub async fn release(&self) -> Result<u64> {
+        let (store, owner) = (&self.store, self.owner.as_str());
+        on_expiry_backend!(store, release_outbox(owner))
     }
 
     /// This relay's `claimed_by` value.
