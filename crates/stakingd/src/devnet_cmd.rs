@@ -75,8 +75,9 @@ pub struct DevnetArgs {
     pub database_url: Option<String>,
     /// Use RabbitMQ instead of the in-process queues (amqp://user:password@host:port). The
     /// in-process queues live in memory: a clean stop (Ctrl-C, SIGTERM) first lets the API
-    /// consume everything queued, but a crash (kill -9) can drop events that were queued and not
-    /// yet consumed; RabbitMQ keeps them.
+    /// consume everything queued; after a crash (kill -9) the next start re-publishes, before
+    /// anything runs, every event the API had not consumed, so no event is lost either way
+    /// (the mempool of a crash is lost, as in Bitcoin Core).
     #[arg(long, env = "STAKINGD_DEVNET_AMQP_URL", hide_env_values = true)]
     pub amqp_url: Option<String>,
     /// Prefix of every RabbitMQ queue name (empty: the reference names).

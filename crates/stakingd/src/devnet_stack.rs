@@ -5,7 +5,9 @@
 //! Shutdown (Ctrl-C, SIGTERM, or the end of `--demo --exit-after-demo`) stops the producers
 //! first (indexer, expiry checker, pipeline: their unsent events stay in the outbox for the next
 //! start), lets the API consume what is already queued, then stops the API, the signers and
-//! the chain, so a clean stop loses nothing.
+//! the chain, so a clean stop loses nothing. After an unclean stop (`kill -9`, power loss) on
+//! the in-process queues, the next start re-publishes the events the API had not consumed
+//! (`devnet_redelivery`) before any service runs; only the mempool of such a stop is lost.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -301,6 +303,18 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             crate::devnet_banner::redact(&run.database_url)
         )
     })?;
+    // Before any consumer or producer runs: what a `kill -9` left marked sent but unconsumed.
+    if matches!(transport, Transport::InProcess(_)) {
+        let republished = crate::devnet_redelivery::republish(&run.database_url, &transport)
+            .await
+            .context("re-publishing events the last run did not deliver")?;
+        if republished > 0 {
+            tracing::info!(
+                republished,
+                "events sent but not consumed before an unclean stop published again"
+            );
+        }
+    }
     let api_task = {
         let transport = transport.clone();
         let token = consumers.clone();
@@ -396,7 +410,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         }
         let left = in_flight(&metrics);
         if left > 0 {
-            tracing::warn!(left, "queued messages not consumed before the stop (they are dropped with the in-process queues)");
+            tracing::warn!(left, "queued messages not consumed before the stop (the next start publishes them again)");
         }
     }
     consumers.cancel();

@@ -13,6 +13,7 @@ mod devnet_committee;
 mod devnet_demo;
 mod devnet_demo_staker;
 mod devnet_mempool;
+mod devnet_redelivery;
 mod devnet_services;
 mod devnet_stack;
 mod expiry_cmd;

@@ -24,6 +24,7 @@ mod sqlite;
 mod sqlite_block;
 mod store;
 mod types;
+mod undelivered;
 mod validation;
 
 pub use error::{Result, StoreError};
@@ -36,3 +37,4 @@ pub use types::{
     ApplyOutcome, BlockApplied, BlockRef, BlockWrite, InvalidTx, InvalidTxKind, InvalidTxQuery,
     OutboxEvent, OutboxRow, RollbackReport, SpentLookup, StakingTx, UnbondingTx,
 };
+pub use undelivered::{OutboxTable, UndeliveredRow};

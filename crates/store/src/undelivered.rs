@@ -1,0 +1,151 @@
+//! Outbox rows marked sent whose message the API never finished: what an all-in-one process
+//! with in-process queues (`stakingd devnet`) lost when it was killed between a relay's
+//! `mark_sent` and the consumer's commit, or while a message waited in the in-process delay
+//! queue for a retry. On a broker (RabbitMQ) the broker keeps such messages; in-process queues
+//! die with the process, so the all-in-one re-publishes these rows at start-up.
+//!
+//! A message is finished when the API recorded it as consumed (`api_consumed_messages`: queue
+//! and SHA-256 of the body, the key the consumer writes in the same transaction as the effect)
+//! or parked it as unprocessable (`api_unprocessable_messages`; re-publishing those is the
+//! operator's `stakingd api replay-unprocessable`, not an automatic retry on every start).
+//!
+//! This is a scan: every sent row of both outboxes (`outbox`, the indexer's, and
+//! `api_expiry_outbox`, the expiry checker's) and every idempotency record is read into memory
+//! and compared in Rust, because SQLite has no SHA-256 to join on. That is fine for devnet
+//! sizes (thousands of rows, read once per start); it is not meant for a production database,
+//! which runs on RabbitMQ and never needs it.
+
+use std::collections::HashSet;
+
+use bitcoin::hashes::{sha256, Hash};
+use sqlx::Row;
+
+use crate::api::ApiStore;
+use crate::error::{Result, StoreError};
+
+/// Which outbox a row comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxTable {
+    /// `outbox`, written by the indexer.
+    Indexer,
+    /// `api_expiry_outbox`, written by the expiry checker.
+    Expiry,
+}
+
+/// One sent outbox row whose message the API has not finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredRow {
+    pub table: OutboxTable,
+    pub id: i64,
+    /// The reference queue name (no prefix), as the relay publishes it.
+    pub queue: String,
+    /// The exact message body.
+    pub payload: String,
+}
+
+/// The idempotency key the API consumer records for a message.
+fn key(queue: &str, body: &[u8]) -> (String, String) {
+    (queue.to_owned(), sha256::Hash::hash(body).to_string())
+}
+
+macro_rules! undelivered_backend {
+    ($module:ident, $pool:ty) => {
+        mod $module {
+            use super::*;
+
+            /// `(id, queue, payload)` of the sent rows of `table`, by id.
+            pub(super) async fn sent(
+                pool: &$pool,
+                table: &str,
+            ) -> Result<Vec<(i64, String, String)>> {
+                let sql = format!(
+                    "SELECT id, queue, payload FROM {table} WHERE sent_at IS NOT NULL ORDER BY id"
+                );
+                let rows = sqlx::query(&sql)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(StoreError::db("read sent outbox rows"))?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            r.try_get("id")?,
+                            r.try_get("queue")?,
+                            r.try_get("payload")?,
+                        ))
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .map_err(StoreError::db("decode sent outbox rows"))
+            }
+
+            /// Keys of every message the API consumed or parked as unprocessable.
+            pub(super) async fn finished(pool: &$pool) -> Result<HashSet<(String, String)>> {
+                let consumed = sqlx::query("SELECT queue, body_sha256 FROM api_consumed_messages")
+                    .fetch_all(pool)
+                    .await
+                    .map_err(StoreError::db("read consumed message records"))?;
+                let parked = sqlx::query("SELECT queue, message_body FROM api_unprocessable_messages")
+                    .fetch_all(pool)
+                    .await
+                    .map_err(StoreError::db("read unprocessable messages"))?;
+                let mut keys = HashSet::with_capacity(consumed.len() + parked.len());
+                for r in &consumed {
+                    keys.insert((
+                        r.try_get("queue")
+                            .map_err(StoreError::db("decode consumed message record"))?,
+                        r.try_get("body_sha256")
+                            .map_err(StoreError::db("decode consumed message record"))?,
+                    ));
+                }
+                for r in &parked {
+                    let queue: String = r
+                        .try_get("queue")
+                        .map_err(StoreError::db("decode unprocessable message"))?;
+                    let body: String = r
+                        .try_get("message_body")
+                        .map_err(StoreError::db("decode unprocessable message"))?;
+                    keys.insert(key(&queue, body.as_bytes()));
+                }
+                Ok(keys)
+            }
+        }
+    };
+}
+
+undelivered_backend!(pg, sqlx::PgPool);
+undelivered_backend!(lite, sqlx::SqlitePool);
+
+impl ApiStore {
+    /// Every sent row of the indexer's outbox, then of the expiry checker's, each in id order,
+    /// whose message (on one of `queues`, the queues the API consumes) the API has neither
+    /// consumed nor parked as unprocessable. A scan; see the module doc.
+    pub async fn undelivered_outbox_rows(&self, queues: &[&str]) -> Result<Vec<UndeliveredRow>> {
+        let (finished, indexer, expiry) = match self {
+            ApiStore::Postgres(p) => (
+                pg::finished(p).await?,
+                pg::sent(p, "outbox").await?,
+                pg::sent(p, "api_expiry_outbox").await?,
+            ),
+            ApiStore::Sqlite(s) => (
+                lite::finished(s.pool()).await?,
+                lite::sent(s.pool(), "outbox").await?,
+                lite::sent(s.pool(), "api_expiry_outbox").await?,
+            ),
+        };
+        let tagged = indexer
+            .into_iter()
+            .map(|row| (OutboxTable::Indexer, row))
+            .chain(expiry.into_iter().map(|row| (OutboxTable::Expiry, row)));
+        Ok(tagged
+            .filter(|(_, (_, queue, payload))| {
+                queues.contains(&queue.as_str())
+                    && !finished.contains(&key(queue, payload.as_bytes()))
+            })
+            .map(|(table, (id, queue, payload))| UndeliveredRow {
+                table,
+                id,
+                queue,
+                payload,
+            })
+            .collect())
+    }
+}
