@@ -6,8 +6,11 @@
 //! The reference pipeline checks only part of this and asks the signers first; here a request
 //! that cannot succeed never reaches the committee.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use bitcoin::secp256k1::schnorr;
-use bitcoin::{Amount, OutPoint, TapSighash, Transaction, Txid};
+use bitcoin::{Amount, BlockHash, OutPoint, TapSighash, Transaction, Txid};
 use bitcoin_rpc::{RpcClient, RpcError};
 use staking_core::params::{BlockHeight, GlobalParams, ParamsVersion};
 use staking_core::script::StakingOutput;
@@ -41,11 +44,53 @@ fn invalid(reason: impl Into<String>) -> Outcome {
     Outcome::failed(FailureKind::InvalidRequest, reason)
 }
 
+/// Heights of blocks already looked up (a block's height never changes; many staking txs share
+/// a block), so each request costs one `getblockheader` less. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub struct Heights(Mutex<HashMap<BlockHash, u32>>);
+
+const MAX_CACHED_HEIGHTS: usize = 100_000;
+
+impl Heights {
+    async fn of(&self, rpc: &RpcClient, hash: BlockHash) -> Result<u32, Outcome> {
+        if let Some(h) = self.lock().get(&hash) {
+            return Ok(*h);
+        }
+        let header = rpc
+            .get_block_header_info(&hash)
+            .await
+            .map_err(|e| node_error("getblockheader of the staking tx's block", &e))?;
+        let mut cache = self.lock();
+        if cache.len() >= MAX_CACHED_HEIGHTS {
+            cache.clear();
+        }
+        cache.insert(hash, header.height);
+        Ok(header.height)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BlockHash, u32>> {
+        // A panic while holding this lock leaves a valid map: keep using it.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Runs every check in order; the first that fails decides the outcome.
 pub async fn prepare(
     rpc: &RpcClient,
     params: &GlobalParams,
     request: &NewUnbondingRequest,
+) -> Result<Prepared, Outcome> {
+    prepare_with(rpc, params, request, &Heights::default()).await
+}
+
+/// [`prepare`] with a shared cache of block heights.
+pub async fn prepare_with(
+    rpc: &RpcClient,
+    params: &GlobalParams,
+    request: &NewUnbondingRequest,
+    heights: &Heights,
 ) -> Result<Prepared, Outcome> {
     let unbonding_tx = staking_core::staking_tx::decode_transaction_hex(&request.unbonding_tx_hex)
         .map_err(|e| invalid(format!("stored unbonding tx does not decode: {e}")))?;
@@ -100,11 +145,7 @@ pub async fn prepare(
             "staking tx {staking_txid} on chain has no output {vout} equal to the stored one"
         )));
     }
-    let header = rpc
-        .get_block_header_info(&block_hash)
-        .await
-        .map_err(|e| node_error("getblockheader of the staking tx's block", &e))?;
-    let height = BlockHeight(u64::from(header.height));
+    let height = BlockHeight(u64::from(heights.of(rpc, block_hash).await?));
     let version = params.for_height(height).cloned().ok_or_else(|| {
         Outcome::failed(
             FailureKind::NoParams,

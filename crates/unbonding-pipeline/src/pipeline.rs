@@ -59,6 +59,7 @@ struct Inner {
     store: ApiStore,
     rpc: RpcClient,
     committee: Committee,
+    heights: check::Heights,
     metrics: Metrics,
     /// Identifies this pipeline's claims (random per start).
     token: String,
@@ -85,6 +86,7 @@ impl Pipeline {
                 store,
                 rpc,
                 committee,
+                heights: check::Heights::default(),
                 metrics: Metrics::new()?,
                 token,
             }),
@@ -194,10 +196,13 @@ impl Pipeline {
 
     async fn attempt(&self, request: &store::api::NewUnbondingRequest) -> Outcome {
         let inner = &self.inner;
-        let prepared = match check::prepare(&inner.rpc, &inner.config.params, request).await {
-            Ok(p) => p,
-            Err(outcome) => return outcome,
-        };
+        let prepared =
+            match check::prepare_with(&inner.rpc, &inner.config.params, request, &inner.heights)
+                .await
+            {
+                Ok(p) => p,
+                Err(outcome) => return outcome,
+            };
         let collected = inner.committee.collect(&prepared, &inner.metrics).await;
         let quorum = prepared.version.covenant_quorum as usize;
         if collected.signatures.len() < quorum {

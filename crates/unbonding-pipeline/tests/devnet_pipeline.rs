@@ -403,3 +403,34 @@ on_both_backends!(
     two_pipelines_on_one_database_never_send_the_same_request_twice,
     two_pipelines
 );
+
+async fn no_params_for_the_height(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let world = World::start(&[Member::Honest; 3], 2, 1).await;
+    let store = db.store().await;
+    let (stakes, height) = world.stake_confirmed(1);
+    let request = world.request_for(&stakes[0]);
+    insert_request(&store, &request, height).await;
+    // The pipeline's params file starts after the staking tx's height.
+    let mut late = world.fx.version().unwrap().clone();
+    late.activation_height = staking_core::params::BlockHeight(u64::from(world.tip()) + 1_000);
+    let (params, _) = staking_core::params::GlobalParams::from_versions(vec![late]).unwrap();
+    let mut config = world.config(&db.url);
+    config.params = params;
+    let pipeline = Pipeline::connect(config).await.unwrap();
+    let summary = once(&pipeline).await;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    let reason = progress_of(&store, &request).await.failure_reason.unwrap();
+    assert_eq!(
+        reason,
+        format!("no params version for the staking tx's inclusion height {height}")
+    );
+    assert_eq!(pipeline.metrics().outcome_count("failed_no_params"), 1);
+    world.stop().await;
+}
+on_both_backends!(
+    a_staking_tx_below_every_params_version_fails_with_no_params,
+    no_params_for_the_height
+);
