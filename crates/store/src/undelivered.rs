@@ -149,3 +149,92 @@ impl ApiStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    const API_QUEUES: [&str; 6] = [
+        "active_staking_queue",
+        "unbonding_staking_queue",
+        "withdraw_staking_queue",
+        "expired_staking_queue",
+        "staking_stats_queue",
+        "btc_info_queue",
+    ];
+
+    async fn exec(store: &ApiStore, sql: &str, a: &str, b: &str) {
+        let ApiStore::Sqlite(s) = store else {
+            unreachable!("the test opens SQLite")
+        };
+        sqlx::query(sql)
+            .bind(a)
+            .bind(b)
+            .execute(s.pool())
+            .await
+            .unwrap();
+    }
+
+    async fn outbox(store: &ApiStore, table: &str, queue: &str, body: &str, sent: bool) {
+        let sent = if sent { "1" } else { "NULL" };
+        let sql = format!(
+            "INSERT INTO {table} (queue, payload, created_at, sent_at) VALUES ($1, $2, 0, {sent})"
+        );
+        exec(store, &sql, queue, body).await;
+    }
+
+    #[tokio::test]
+    async fn only_sent_rows_the_api_neither_consumed_nor_parked_are_undelivered_in_outbox_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+        let store = ApiStore::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        outbox(&store, "outbox", "active_staking_queue", "{\"a\":1}", true).await;
+        outbox(&store, "outbox", "staking_stats_queue", "{\"s\":1}", true).await;
+        outbox(&store, "outbox", "btc_info_queue", "{\"b\":1}", false).await;
+        outbox(&store, "outbox", "active_staking_queue", "{\"c\":1}", true).await;
+        outbox(&store, "outbox", "confirmed_info_queue", "{\"x\":1}", true).await;
+        outbox(
+            &store,
+            "api_expiry_outbox",
+            "expired_staking_queue",
+            "{\"e\":1}",
+            true,
+        )
+        .await;
+        outbox(
+            &store,
+            "api_expiry_outbox",
+            "expired_staking_queue",
+            "{\"f\":1}",
+            false,
+        )
+        .await;
+        let record = "INSERT INTO api_consumed_messages (queue, body_sha256, consumed_at) \
+                      VALUES ($1, $2, 0)";
+        let (queue, sha) = key("active_staking_queue", b"{\"a\":1}");
+        exec(&store, record, &queue, &sha).await;
+        // The same body on another queue is another message.
+        let (queue, sha) = key("btc_info_queue", b"{\"c\":1}");
+        exec(&store, record, &queue, &sha).await;
+        let parked = "INSERT INTO api_unprocessable_messages \
+                      (queue, message_body, receipt, reason, created_at) \
+                      VALUES ($1, $2, '1', 'test', 0)";
+        exec(&store, parked, "staking_stats_queue", "{\"s\":1}").await;
+
+        let rows = store.undelivered_outbox_rows(&API_QUEUES).await.unwrap();
+        let got: Vec<(OutboxTable, i64, &str, &str)> = rows
+            .iter()
+            .map(|r| (r.table, r.id, r.queue.as_str(), r.payload.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (OutboxTable::Indexer, 4, "active_staking_queue", "{\"c\":1}"),
+                (OutboxTable::Expiry, 1, "expired_staking_queue", "{\"e\":1}"),
+            ]
+        );
+    }
+}
