@@ -52,6 +52,9 @@ struct Cli {
     /// Random seed (fault moments, load); a failure is reproduced with the same seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How long the system may take to settle after the load, per run, in seconds.
+    #[arg(long, default_value_t = 180)]
+    settle_secs: u64,
     /// The stakingd binary; by default the one next to this executable.
     #[arg(long)]
     stakingd: Option<PathBuf>,
@@ -100,7 +103,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
         tick: Duration::from_millis(250),
         faults: cli.faults.unwrap_or(if cli.long { 30 } else { 4 }),
         outage: Duration::from_secs(cli.outage_secs),
-        settle_timeout: Duration::from_secs(180),
+        settle_timeout: Duration::from_secs(cli.settle_secs),
         seed: cli.seed,
     };
     let tmp = tempfile::Builder::new().prefix("chaos-").tempdir()?;
