@@ -71,6 +71,13 @@ impl Event {
             queue: queue.as_str(),
             source,
         };
+        // Go's encoding/json refuses a JSON array for a struct; serde would read one field by
+        // field (`[1,2,3]` was a valid btc_info message; found by the API's malformed-message test).
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(bad(<serde_json::Error as serde::de::Error>::custom(
+                "a message must be a JSON object",
+            )));
+        }
         Ok(match queue {
             QueueName::ActiveStaking => {
                 Event::ActiveStaking(serde_json::from_slice(body).map_err(bad)?)
@@ -138,5 +145,27 @@ impl From<BtcInfoEvent> for Event {
 impl From<ConfirmedInfoEvent> for Event {
     fn from(e: ConfirmedInfoEvent) -> Self {
         Event::ConfirmedInfo(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_array_is_not_a_message_on_any_queue() {
+        for queue in [
+            QueueName::BtcInfo,
+            QueueName::ConfirmedInfo,
+            QueueName::WithdrawStaking,
+        ] {
+            let err = Event::decode(queue, b" [1,2,3]").unwrap_err();
+            assert!(err.to_string().contains("must be a JSON object"), "{err}");
+        }
+        let ok = Event::decode(
+            QueueName::BtcInfo,
+            br#"{"height":1,"confirmed_tvl":2,"unconfirmed_tvl":3}"#,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }
