@@ -250,11 +250,12 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
         }
         if fault == Fault::Kill && restart_at.is_some() {
             // One service down at a time: a kill due now waits for the pending restart.
-            if let Some(t) = fault_ticks.first_mut().filter(|t| **t == tick) {
+            if let Some(t) = fault_ticks.first_mut().filter(|t| **t <= tick) {
                 *t += 1;
             }
         }
-        if fault_ticks.first() == Some(&tick) {
+        // `<=`: a deferred kill can land on the tick of the next one; neither may be skipped.
+        if fault_ticks.first().is_some_and(|t| *t <= tick) {
             fault_ticks.remove(0);
             match fault {
                 Fault::Kill => {
