@@ -103,6 +103,8 @@ pub enum Member {
     WrongSignature,
     /// Answers after 5 s (longer than the tests' signer timeout).
     Slow,
+    /// A real signing server that answers 300 ms late (slow but within the timeout).
+    Delayed,
 }
 
 /// Devnet, committee and funding for one test.
@@ -174,6 +176,43 @@ async fn fake_signer(
                 axum::http::StatusCode::from_u16(status).unwrap(),
                 [("content-type", "application/json")],
                 body,
+            )
+        }
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+    });
+    (format!("http://{addr}"), task)
+}
+
+/// A proxy that forwards each request to `target` after `delay` and returns its answer.
+async fn delaying_proxy(
+    target: String,
+    delay: Duration,
+    shutdown: CancellationToken,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: String| {
+        let client = client.clone();
+        let url = format!("{target}{}", uri.path());
+        async move {
+            tokio::time::sleep(delay).await;
+            let answer = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            (
+                status,
+                [("content-type", "application/json")],
+                answer.text().await.unwrap(),
             )
         }
     });
@@ -267,6 +306,13 @@ impl World {
             let url = match behaviour {
                 Member::Honest => real.clone(),
                 Member::Down => closed_port_url().await,
+                Member::Delayed => {
+                    let (url, task) =
+                        delaying_proxy(real.clone(), Duration::from_millis(300), shutdown.clone())
+                            .await;
+                    tasks.push(task);
+                    url
+                }
                 Member::Garbage => {
                     let (url, task) = fake_signer(
                         200,
