@@ -107,7 +107,7 @@ fn expiry_checker_runs_from_env_and_flags_and_stops_on_sigterm() {
         "{health}"
     );
     let m = wait_for(metrics, "/metrics");
-    assert!(m.contains("poll_duration_seconds"), "{m}");
+    assert!(m.contains("expiry_timelock_rows"), "{m}");
     stop(&mut child);
 }
 
