@@ -42,6 +42,18 @@ fn wait_for(port: u16, path: &str) -> String {
     }
 }
 
+/// Kills the child if a failed assertion unwinds past it, so a failing test leaves no process.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn stop(child: &mut std::process::Child) {
     let pid = child.id().to_string();
     assert!(Command::new("kill")
@@ -86,21 +98,23 @@ fn expiry_checker_runs_from_env_and_flags_and_stops_on_sigterm() {
     drop(rpc);
     let metrics = free_port();
     // The node is down: the checker keeps retrying (transient) and still serves /health.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .arg("expiry-checker")
-        .env(
-            "STAKINGD_DATABASE_URL",
-            format!("sqlite:{}", dir.path().join("api.db").display()),
-        )
-        .env("STAKINGD_BITCOIND_USER", "u")
-        .env("STAKINGD_BITCOIND_PASSWORD", "p")
-        .args(["--bitcoind-url", &format!("http://127.0.0.1:{rpc_port}")])
-        .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
-        .args(["--poll-interval-ms", "100"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_stakingd"))
+            .arg("expiry-checker")
+            .env(
+                "STAKINGD_DATABASE_URL",
+                format!("sqlite:{}", dir.path().join("api.db").display()),
+            )
+            .env("STAKINGD_BITCOIND_USER", "u")
+            .env("STAKINGD_BITCOIND_PASSWORD", "p")
+            .args(["--bitcoind-url", &format!("http://127.0.0.1:{rpc_port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics}")])
+            .args(["--poll-interval-ms", "100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let health = wait_for(metrics, "/health");
     assert!(
         health.contains("200 OK") && health.ends_with("ok"),
@@ -108,38 +122,40 @@ fn expiry_checker_runs_from_env_and_flags_and_stops_on_sigterm() {
     );
     let m = wait_for(metrics, "/metrics");
     assert!(m.contains("expiry_timelock_rows"), "{m}");
-    stop(&mut child);
+    stop(&mut child.0);
 }
 
 #[test]
 fn api_runs_from_env_and_flags_without_a_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .arg("api")
-        .env_remove("STAKINGD_API_CONFIG")
-        .env(
-            "STAKINGD_API_PARAMS",
-            testdata("api-fixtures/global-params-test.json"),
-        )
-        .env(
-            "STAKINGD_API_DB_URL",
-            format!("sqlite:{}", dir.path().join("api.db").display()),
-        )
-        .args([
-            "--finality-providers",
-            &testdata("api-fixtures/finality-providers-test.json"),
-        ])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--network", "signet", "--queue-url", "in-process"])
-        .args(["--set", "server.max_content_length=100"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_stakingd"))
+            .arg("api")
+            .env_remove("STAKINGD_API_CONFIG")
+            .env(
+                "STAKINGD_API_PARAMS",
+                testdata("api-fixtures/global-params-test.json"),
+            )
+            .env(
+                "STAKINGD_API_DB_URL",
+                format!("sqlite:{}", dir.path().join("api.db").display()),
+            )
+            .args([
+                "--finality-providers",
+                &testdata("api-fixtures/finality-providers-test.json"),
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--network", "signet", "--queue-url", "in-process"])
+            .args(["--set", "server.max_content_length=100"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let health = wait_for(port, "/healthcheck");
     assert!(health.contains("Server is up and running"), "{health}");
-    stop(&mut child);
+    stop(&mut child.0);
 }
 
 #[test]
