@@ -85,7 +85,7 @@ pub async fn staker_delegations(
     } else {
         String::new()
     };
-    let data: Vec<DelegationPublic> = rows.iter().map(Into::into).collect();
+    let data: Vec<DelegationPublic> = rows.into_iter().map(Into::into).collect();
     Ok(Json(Paged {
         data,
         pagination: Pagination { next_key },
@@ -102,7 +102,7 @@ pub async fn delegation(State(app): State<AppState>, q: QueryPairs) -> Result<Re
     let hash = parse_hash("staking_tx_hash_hex", q.first("staking_tx_hash_hex"))?;
     match app.inner.store.delegation(&hash).await? {
         Some(d) => Ok(Json(Data {
-            data: DelegationPublic::from(&d),
+            data: DelegationPublic::from(d),
         })
         .into_response()),
         None => Err(ApiError::new(

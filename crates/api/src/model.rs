@@ -77,16 +77,19 @@ pub struct DelegationPublic {
     pub is_overflow: bool,
 }
 
+/// `2024-05-01T12:00:00Z`, as the reference prints block times (empty if out of range).
 fn rfc3339(ts: i64) -> String {
+    // `to_rfc3339_opts` writes the digits directly; `format("%Y-…")` re-parsed the pattern on
+    // every call, which showed up in the listing's profile.
     chrono::DateTime::from_timestamp(ts, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
 }
 
-impl From<&TxInfo> for TransactionPublic {
-    fn from(t: &TxInfo) -> Self {
+impl From<TxInfo> for TransactionPublic {
+    fn from(t: TxInfo) -> Self {
         TransactionPublic {
-            tx_hex: t.tx_hex.clone(),
+            tx_hex: t.tx_hex,
             output_index: t.output_index,
             start_timestamp: rfc3339(t.start_timestamp),
             start_height: t.start_height,
@@ -95,8 +98,8 @@ impl From<&TxInfo> for TransactionPublic {
     }
 }
 
-impl From<&Delegation> for DelegationPublic {
-    fn from(d: &Delegation) -> Self {
+impl From<Delegation> for DelegationPublic {
+    fn from(d: Delegation) -> Self {
         use store::api::DelegationState as S;
         DelegationPublic {
             staking_tx_hash_hex: d.staking_tx_hash.to_string(),
@@ -110,8 +113,8 @@ impl From<&Delegation> for DelegationPublic {
                 S::Withdrawn => StatePublic::Withdrawn,
             },
             staking_value: d.staking_value.to_sat(),
-            staking_tx: (&d.staking_tx).into(),
-            unbonding_tx: d.unbonding_tx.as_ref().map(Into::into),
+            staking_tx: d.staking_tx.into(),
+            unbonding_tx: d.unbonding_tx.map(Into::into),
             is_overflow: d.is_overflow,
         }
     }

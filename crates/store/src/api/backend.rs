@@ -7,6 +7,7 @@
 macro_rules! api_backend {
     ($module:ident, $db:ty, $pool:ty) => {
         pub(crate) mod $module {
+            use bitcoin::secp256k1::XOnlyPublicKey;
             use bitcoin::{Amount, Txid};
             use sqlx::Row;
 
@@ -512,6 +513,7 @@ macro_rules! api_backend {
 
             pub(crate) async fn delegations_by_staker(
                 pool: &$pool,
+                staker_pk: &XOnlyPublicKey,
                 staker: &str,
                 state: Option<DelegationState>,
                 after: Option<&DelegationCursor>,
@@ -550,7 +552,9 @@ macro_rules! api_backend {
                     .fetch_all(pool)
                     .await
                     .map_err(StoreError::db("list staker delegations"))?;
-                rows.into_iter().map(DelegationDbRow::decode).collect()
+                rows.into_iter()
+                    .map(|r| r.decode_for(Some((staker, staker_pk))))
+                    .collect()
             }
 
             pub(crate) async fn has_active_delegation(

@@ -1,7 +1,9 @@
 //! Column ↔ type conversions of the API tables: integers are BIGINT (u64 values must fit i64),
 //! keys and txids are lower-case hex text.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{LazyLock, RwLock};
 
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Amount, Txid};
@@ -38,12 +40,40 @@ pub(crate) fn parse_txid(s: &str) -> Result<Txid> {
     })
 }
 
+/// Keys parsed back from the API tables, by their stored hex text.
+///
+/// Reading an x-only key lifts x to a curve point, a field square root of about 4 µs; a page of
+/// `/v1/staker/delegations` reads two keys per row, which made key parsing a third of the API's
+/// CPU under load. The same few finality-provider keys recur in every page, and parsing is a pure
+/// function of the text, so a process-wide memo is safe. It is cleared when it reaches
+/// [`KEY_MEMO_CAP`] entries, which bounds its memory (≈10 MB) whatever the keys read.
+static KEY_MEMO: LazyLock<RwLock<HashMap<String, XOnlyPublicKey>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+const KEY_MEMO_CAP: usize = 65_536;
+
 pub(crate) fn parse_pk(s: &str) -> Result<XOnlyPublicKey> {
-    XOnlyPublicKey::from_str(s).map_err(|e| StoreError::Corrupt {
+    // A poisoned lock only means another thread panicked while holding it; the map holds
+    // nothing but fully inserted (text, key) pairs, so it is still sound to use.
+    if let Some(pk) = KEY_MEMO
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(s)
+    {
+        return Ok(*pk);
+    }
+    let pk = XOnlyPublicKey::from_str(s).map_err(|e| StoreError::Corrupt {
         what: "x-only key",
         value: s.to_owned(),
         reason: e.to_string(),
-    })
+    })?;
+    let mut memo = KEY_MEMO
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if memo.len() >= KEY_MEMO_CAP {
+        memo.clear();
+    }
+    memo.insert(s.to_owned(), pk);
+    Ok(pk)
 }
 
 pub(crate) fn parse_state(s: &str) -> Result<DelegationState> {
@@ -77,6 +107,20 @@ pub(crate) struct DelegationDbRow {
 
 impl DelegationDbRow {
     pub(crate) fn decode(self) -> Result<Delegation> {
+        self.decode_for(None)
+    }
+
+    /// Decodes a row of `staker`'s listing: the staker's key is already parsed (and every row
+    /// of the listing carries it), so only its text is compared.
+    pub(crate) fn decode_for(self, staker: Option<(&str, &XOnlyPublicKey)>) -> Result<Delegation> {
+        let staker_pk = match staker {
+            Some((text, pk)) if text == self.staker_pk => *pk,
+            _ => XOnlyPublicKey::from_str(&self.staker_pk).map_err(|e| StoreError::Corrupt {
+                what: "x-only key",
+                value: self.staker_pk.clone(),
+                reason: e.to_string(),
+            })?,
+        };
         let unbonding_tx = match (
             self.unbonding_tx_hex,
             self.unbonding_output_index,
@@ -95,7 +139,7 @@ impl DelegationDbRow {
         };
         Ok(Delegation {
             staking_tx_hash: parse_txid(&self.staking_tx_hash)?,
-            staker_pk: parse_pk(&self.staker_pk)?,
+            staker_pk,
             finality_provider_pk: parse_pk(&self.finality_provider_pk)?,
             staking_value: Amount::from_sat(u64_of("staking_value", self.staking_value)?),
             state: parse_state(&self.state)?,

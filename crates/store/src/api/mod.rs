@@ -13,11 +13,12 @@ mod expiry;
 mod pipeline;
 mod types;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::Txid;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{Result, StoreError};
 use crate::{PgStore, SqliteStore};
@@ -54,10 +55,17 @@ impl ApiStore {
     /// `postgres://…` (a pool of `max_connections`) or `sqlite:PATH`. Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(StoreError::db("parse the PostgreSQL URL"))?
+                // Every statement is prepared once per connection and its plan does not depend
+                // on the values (each query has exactly one right index). PostgreSQL's default
+                // re-plans the first executions with the values and may keep doing so; planning
+                // cost 0.1 ms against 0.05 ms of execution for a page of delegations.
+                .options([("plan_cache_mode", "force_generic_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .connect_with(options)
                 .await
                 .map_err(StoreError::db("connect to PostgreSQL"))?;
             Ok(ApiStore::Postgres(pool))
@@ -158,8 +166,11 @@ impl ApiStore {
         after: Option<&DelegationCursor>,
         limit: u32,
     ) -> Result<Vec<Delegation>> {
-        let staker = staker.to_string();
-        on_backend!(self, delegations_by_staker(&staker, state, after, limit))
+        let text = staker.to_string();
+        on_backend!(
+            self,
+            delegations_by_staker(staker, &text, state, after, limit)
+        )
     }
 
     /// Whether the staker has an `active` delegation (starting at or after `since`, Unix s).
