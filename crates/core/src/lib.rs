@@ -6,7 +6,6 @@
 pub mod builder;
 pub mod keys;
 pub mod op_return;
-pub mod output_key;
 pub mod params;
 pub mod presets;
 pub mod psbt;

@@ -10,11 +10,11 @@ use std::fmt;
 
 use bitcoin::consensus::encode::{self, Decodable};
 use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::taproot::{LeafVersion, TapLeafHash, TapNodeHash};
+use bitcoin::taproot::{LeafVersion, TapLeafHash, TapNodeHash, TapTweakHash};
 use bitcoin::{Amount, ScriptBuf, Transaction, TxIn, TxOut};
 
+use crate::keys::{nums_key, SECP};
 use crate::op_return::{payload_tag_and_version, v0_payload, OpReturnError, V0OpReturn};
-use crate::output_key::nums_output_key;
 use crate::params::{BlockHeight, GlobalParams, ParamsVersion, Tag};
 use crate::script::{
     slashing_script_of_bytes, sorted_key_bytes, timelock_script_unchecked,
@@ -372,8 +372,13 @@ fn staking_output_key(keys: &StakingKeys, staking_time: u16) -> Result<[u8; 32],
         TapNodeHash::from_node_hashes(leaf(&timelock), leaf(&unbonding)),
         leaf(&slashing),
     );
+    let internal = nums_key();
+    let tweak = TapTweakHash::from_key_and_tweak(internal, Some(root)).to_scalar();
     // A tweak that lands on infinity has negligible probability; no output can pay to it.
-    nums_output_key(root).ok_or(NotStakingReason::NoStakingOutput)
+    let (output_key, _) = internal
+        .add_tweak(&SECP, &tweak)
+        .map_err(|_| NotStakingReason::NoStakingOutput)?;
+    Ok(output_key.serialize())
 }
 
 /// Why bytes are not a transaction.
