@@ -28,8 +28,10 @@ pub fn nums_key() -> XOnlyPublicKey {
 
 /// Sorts keys ascending by their 32-byte x-only serialisation, bytewise, as the reference's
 /// `SortKeys` does. Explicit bytes, not the library's `Ord` for key types, decide the order.
+/// Each key is serialised once (a serialisation goes through libsecp256k1; the classifier sorts
+/// a committee for every tagged transaction).
 pub fn sort_x_only(keys: &mut [XOnlyPublicKey]) {
-    keys.sort_by_key(|k| k.serialize());
+    keys.sort_by_cached_key(|k| k.serialize());
 }
 
 /// Returns the first key that appears twice in `keys`, if any.

@@ -38,39 +38,47 @@ pub enum ScriptError {
     ZeroTimelock,
 }
 
-/// `MULTI(keys, k, verify)` of §2: the single-key form for one key, otherwise
-/// `k1 CHECKSIG k2 CHECKSIGADD … kn CHECKSIGADD k NUMEQUAL(VERIFY)` over keys sorted ascending.
+/// x-only keys as their 32-byte serialisations, sorted ascending bytewise (the reference's
+/// `SortKeys` order). Each key is serialised once: a serialisation goes through libsecp256k1,
+/// and the classifier builds these scripts for every tagged transaction.
+pub(crate) fn sorted_key_bytes(keys: &[XOnlyPublicKey]) -> Vec<[u8; 32]> {
+    let mut bytes: Vec<[u8; 32]> = keys.iter().map(XOnlyPublicKey::serialize).collect();
+    bytes.sort_unstable();
+    bytes
+}
+
+/// `MULTI(keys, k, verify)` of §2 over serialised keys already in script order
+/// ([`sorted_key_bytes`]): the single-key form for one key, otherwise
+/// `k1 CHECKSIG k2 CHECKSIGADD … kn CHECKSIGADD k NUMEQUAL(VERIFY)`.
 fn push_multisig(
     builder: Builder,
     part: &'static str,
-    keys: &[XOnlyPublicKey],
+    sorted_keys: &[[u8; 32]],
     quorum: u32,
     verify: bool,
 ) -> Result<Builder, ScriptError> {
-    if keys.is_empty() {
+    if sorted_keys.is_empty() {
         return Err(ScriptError::NoKeys(part));
     }
-    if quorum == 0 || quorum as usize > keys.len() {
+    if quorum == 0 || quorum as usize > sorted_keys.len() {
         return Err(ScriptError::BadQuorum {
             part,
             quorum,
-            keys: keys.len(),
+            keys: sorted_keys.len(),
         });
     }
-    if let [key] = keys {
+    if let [key] = sorted_keys {
         let op = if verify {
             OP_CHECKSIGVERIFY
         } else {
             OP_CHECKSIG
         };
-        return Ok(builder.push_x_only_key(key).push_opcode(op));
+        return Ok(builder.push_slice(key).push_opcode(op));
     }
-    let mut sorted = keys.to_vec();
-    sort_x_only(&mut sorted);
     let mut builder = builder;
-    for (i, key) in sorted.iter().enumerate() {
+    for (i, key) in sorted_keys.iter().enumerate() {
         let op = if i == 0 { OP_CHECKSIG } else { OP_CHECKSIGADD };
-        builder = builder.push_x_only_key(key).push_opcode(op);
+        builder = builder.push_slice(key).push_opcode(op);
     }
     let op = if verify {
         OP_NUMEQUALVERIFY
@@ -85,12 +93,18 @@ pub fn timelock_script(staker: &XOnlyPublicKey, blocks: u16) -> Result<ScriptBuf
     if blocks == 0 {
         return Err(ScriptError::ZeroTimelock);
     }
-    Ok(Builder::new()
-        .push_x_only_key(staker)
+    Ok(timelock_script_unchecked(&staker.serialize(), blocks))
+}
+
+/// [`timelock_script`] from the staker's serialised key, for any `blocks` (the classifier must
+/// build the reference's `OP_0 OP_CSV` leaf for a staking time of 0).
+pub(crate) fn timelock_script_unchecked(staker: &[u8; 32], blocks: u16) -> ScriptBuf {
+    Builder::new()
+        .push_slice(staker)
         .push_opcode(OP_CHECKSIGVERIFY)
         .push_int(i64::from(blocks))
         .push_opcode(OP_CSV)
-        .into_script())
+        .into_script()
 }
 
 /// `<staker> OP_CHECKSIGVERIFY MULTI(covenants, quorum)`: the staker plus exactly `quorum`
@@ -100,10 +114,19 @@ pub fn unbonding_script(
     covenants: &[XOnlyPublicKey],
     quorum: u32,
 ) -> Result<ScriptBuf, ScriptError> {
+    unbonding_script_of_bytes(&staker.serialize(), &sorted_key_bytes(covenants), quorum)
+}
+
+/// [`unbonding_script`] from serialised keys, covenants in script order.
+pub(crate) fn unbonding_script_of_bytes(
+    staker: &[u8; 32],
+    sorted_covenants: &[[u8; 32]],
+    quorum: u32,
+) -> Result<ScriptBuf, ScriptError> {
     let builder = Builder::new()
-        .push_x_only_key(staker)
+        .push_slice(staker)
         .push_opcode(OP_CHECKSIGVERIFY);
-    Ok(push_multisig(builder, "covenant", covenants, quorum, false)?.into_script())
+    Ok(push_multisig(builder, "covenant", sorted_covenants, quorum, false)?.into_script())
 }
 
 /// `<staker> OP_CHECKSIGVERIFY MULTI(fps, 1, verify) MULTI(covenants, quorum)`.
@@ -113,11 +136,32 @@ pub fn slashing_script(
     covenants: &[XOnlyPublicKey],
     quorum: u32,
 ) -> Result<ScriptBuf, ScriptError> {
+    slashing_script_of_bytes(
+        &staker.serialize(),
+        &sorted_key_bytes(finality_providers),
+        &sorted_key_bytes(covenants),
+        quorum,
+    )
+}
+
+/// [`slashing_script`] from serialised keys, finality providers and covenants in script order.
+pub(crate) fn slashing_script_of_bytes(
+    staker: &[u8; 32],
+    sorted_finality_providers: &[[u8; 32]],
+    sorted_covenants: &[[u8; 32]],
+    quorum: u32,
+) -> Result<ScriptBuf, ScriptError> {
     let builder = Builder::new()
-        .push_x_only_key(staker)
+        .push_slice(staker)
         .push_opcode(OP_CHECKSIGVERIFY);
-    let builder = push_multisig(builder, "finality provider", finality_providers, 1, true)?;
-    Ok(push_multisig(builder, "covenant", covenants, quorum, false)?.into_script())
+    let builder = push_multisig(
+        builder,
+        "finality provider",
+        sorted_finality_providers,
+        1,
+        true,
+    )?;
+    Ok(push_multisig(builder, "covenant", sorted_covenants, quorum, false)?.into_script())
 }
 
 /// The keys that define a staking output, checked for the distinct-keys rule.

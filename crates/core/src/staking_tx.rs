@@ -9,8 +9,6 @@
 use std::fmt;
 
 use bitcoin::consensus::encode::{self, Decodable};
-use bitcoin::opcodes::all::{OP_CHECKSIGVERIFY, OP_CSV};
-use bitcoin::script::Builder;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::taproot::{LeafVersion, TapLeafHash, TapNodeHash, TapTweakHash};
 use bitcoin::{Amount, ScriptBuf, Transaction, TxIn, TxOut};
@@ -18,7 +16,10 @@ use bitcoin::{Amount, ScriptBuf, Transaction, TxIn, TxOut};
 use crate::keys::{nums_key, SECP};
 use crate::op_return::{payload_tag_and_version, v0_payload, OpReturnError, V0OpReturn};
 use crate::params::{BlockHeight, GlobalParams, ParamsVersion, Tag};
-use crate::script::{slashing_script, unbonding_script, ScriptError, StakingKeys};
+use crate::script::{
+    slashing_script_of_bytes, sorted_key_bytes, timelock_script_unchecked,
+    unbonding_script_of_bytes, ScriptError, StakingKeys,
+};
 
 /// What a parsed staking tx says, and where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,21 +357,15 @@ fn find_op_return(outputs: &[TxOut], tagged: u32) -> Result<(u32, V0OpReturn), N
 /// rejected: the reference builds `OP_0 OP_CSV` and then finds the tx *invalid* (below the
 /// minimum time), so the verdict must be the same here.
 fn staking_output_key(keys: &StakingKeys, staking_time: u16) -> Result<[u8; 32], NotStakingReason> {
-    let timelock = Builder::new()
-        .push_x_only_key(&keys.staker)
-        .push_opcode(OP_CHECKSIGVERIFY)
-        .push_int(i64::from(staking_time))
-        .push_opcode(OP_CSV)
-        .into_script();
-    let unbonding = unbonding_script(&keys.staker, &keys.covenants, keys.quorum)
+    // Every key serialised once and each committee sorted once, for all three leaves.
+    let staker = keys.staker.serialize();
+    let finality_providers = sorted_key_bytes(&keys.finality_providers);
+    let covenants = sorted_key_bytes(&keys.covenants);
+    let timelock = timelock_script_unchecked(&staker, staking_time);
+    let unbonding = unbonding_script_of_bytes(&staker, &covenants, keys.quorum)
         .map_err(NotStakingReason::InvalidKeys)?;
-    let slashing = slashing_script(
-        &keys.staker,
-        &keys.finality_providers,
-        &keys.covenants,
-        keys.quorum,
-    )
-    .map_err(NotStakingReason::InvalidKeys)?;
+    let slashing = slashing_script_of_bytes(&staker, &finality_providers, &covenants, keys.quorum)
+        .map_err(NotStakingReason::InvalidKeys)?;
     let leaf =
         |s: &ScriptBuf| TapNodeHash::from(TapLeafHash::from_script(s, LeafVersion::TapScript));
     let root = TapNodeHash::from_node_hashes(
