@@ -77,6 +77,12 @@ pub struct DelegationPublic {
     pub is_overflow: bool,
 }
 
+/// The key's lower-case hex, as its `Display` writes it, without a formatter call per byte
+/// (two keys per row made `to_string` a tenth of a delegations page's CPU).
+pub(crate) fn key_hex(pk: &bitcoin::secp256k1::XOnlyPublicKey) -> String {
+    hex::encode(pk.serialize())
+}
+
 /// `2024-05-01T12:00:00Z`, as the reference prints block times (empty if out of range).
 fn rfc3339(ts: i64) -> String {
     // `to_rfc3339_opts` writes the digits directly; `format("%Y-…")` re-parsed the pattern on
@@ -103,8 +109,8 @@ impl From<Delegation> for DelegationPublic {
         use store::api::DelegationState as S;
         DelegationPublic {
             staking_tx_hash_hex: d.staking_tx_hash.to_string(),
-            staker_pk_hex: d.staker_pk.to_string(),
-            finality_provider_pk_hex: d.finality_provider_pk.to_string(),
+            staker_pk_hex: key_hex(&d.staker_pk),
+            finality_provider_pk_hex: key_hex(&d.finality_provider_pk),
             state: match d.state {
                 S::Active => StatePublic::Active,
                 S::UnbondingRequested => StatePublic::UnbondingRequested,
@@ -246,4 +252,26 @@ pub struct UtxoOut {
     pub txid: String,
     pub vout: u32,
     pub inscription: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hex_is_the_keys_display_text() {
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        for byte in [1u8, 0x42, 0xfe] {
+            let sk = bitcoin::secp256k1::SecretKey::from_slice(&[byte; 32]).unwrap();
+            let (pk, _) = sk.x_only_public_key(&secp);
+            assert_eq!(key_hex(&pk), pk.to_string());
+        }
+    }
+
+    #[test]
+    fn block_times_print_as_rfc3339_utc_seconds_with_z() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_714_564_800), "2024-05-01T12:00:00Z");
+        assert_eq!(rfc3339(i64::MAX), "");
+    }
 }
