@@ -181,3 +181,30 @@ pub async fn signer(committee: &mut Committee, n: u32, rng: &mut StdRng) -> anyh
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn the_kill_deck_hits_every_service_once_before_any_repeats() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut deck = Deck::default();
+        for _round in 0..3 {
+            let mut drawn: Vec<Victim> = (0..5).map(|_| deck.draw(&mut rng)).collect();
+            drawn.sort_by_key(|v| *v as u8);
+            assert_eq!(
+                drawn,
+                [
+                    Victim::Indexer,
+                    Victim::Api,
+                    Victim::Expiry,
+                    Victim::Pipeline,
+                    Victim::Signer
+                ]
+            );
+        }
+    }
+}

@@ -372,3 +372,60 @@ impl Load {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use bitcoin::hashes::Hash;
+
+    use super::*;
+
+    fn stake(sent_tip: u32, time: u16, short: bool) -> Stake {
+        Stake {
+            tx: Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input: vec![],
+                output: vec![],
+            },
+            staker: 0,
+            fp: 0,
+            time,
+            sent_tip,
+            short,
+            unbonding: None,
+            requested: false,
+        }
+    }
+
+    #[test]
+    fn only_long_stakes_expiring_after_the_horizon_and_old_enough_may_be_unbonded() {
+        let mut load = Load {
+            tip: 300,
+            horizon: 400,
+            ..Load::default()
+        };
+        let cases = [
+            (1u8, stake(200, 500, false), true),
+            // Expires at 200 + 1 + 210 = 411 at the earliest with no reorg, 399 after one.
+            (2, stake(200, 210, false), false),
+            (3, stake(200, 40, true), false),
+            (4, stake(295, 800, false), false),
+        ];
+        for (byte, s, _) in &cases {
+            let txid = Txid::from_byte_array([*byte; 32]);
+            load.order.push(txid);
+            load.stakes.insert(txid, s.clone());
+        }
+        let ok = load.unbondable(10);
+        for (byte, _, expected) in &cases {
+            let txid = Txid::from_byte_array([*byte; 32]);
+            assert_eq!(ok.contains(&txid), *expected, "stake {byte}");
+        }
+        // Once requested or unbonded, a stake is no longer a candidate.
+        let first = Txid::from_byte_array([1; 32]);
+        load.stakes.get_mut(&first).unwrap().requested = true;
+        assert!(load.unbondable(10).is_empty());
+    }
+}
