@@ -52,12 +52,6 @@ impl Fault {
             Fault::Signer => "signer",
         }
     }
-
-    /// Faults that take processes down for a while: the next one waits until the last one is
-    /// over, so at most one is in progress (besides the held dead signer).
-    pub fn one_at_a_time(self) -> bool {
-        matches!(self, Fault::Kill | Fault::Signer)
-    }
 }
 
 /// What `kill` hits.

@@ -198,8 +198,9 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
                 m.service.release();
             }
         }
-        if fault.one_at_a_time() && busy {
-            // One fault at a time: every fault due now waits for the previous one to be over.
+        if busy {
+            // One fault at a time (a RabbitMQ outage, a process down or stopped, besides the
+            // held dead signer): every fault due now waits for the previous one to be over.
             for t in fault_ticks.iter_mut().filter(|t| **t <= tick) {
                 *t = tick + 1;
             }
