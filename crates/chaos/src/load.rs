@@ -1,6 +1,13 @@
 //! The load generator: real, signed staking and unbonding transactions sent to the devnet over
 //! RPC, a block mined every tick, and the reorg storm. Params use a committee whose keys the
-//! generator holds, so it can unbond on chain without the pipeline.
+//! generator holds (the covenant signers run with the same keys), so it can also unbond on
+//! chain without the pipeline; unbonding requests through the API are in `requests.rs`.
+//!
+//! Some stakes are short (5–60 blocks) so that the expiry checker expires them during the run.
+//! A stake is only unbonded (on chain or through the API) if its staking timelock cannot expire
+//! before the end of the run (`Load::horizon`): an expiry and an unbonding of the same
+//! delegation reach the API in an order that depends on timing, so the settled state would not
+//! be a function of the chain alone.
 
 use std::collections::HashMap;
 
@@ -26,6 +33,14 @@ pub const ACTIVATION: u64 = 120;
 pub const DEPTH: u16 = 14;
 /// Amount cap: the load passes it, so overflow delegations are part of what is compared.
 pub const CAP_SAT: u64 = 40_000_000;
+/// Committee size and quorum: one member dead and one slow still leave a quorum.
+pub const COMMITTEE: u8 = 5;
+pub const QUORUM: u32 = 3;
+/// Blocks an unbonding output stays locked: longer than the confirmation depth, so the
+/// unbondings of the last blocks are still `unbonding` when the run settles.
+pub const UNBONDING_TIME: u32 = 30;
+/// Deepest reorg of the storm.
+pub const MAX_REORG: u32 = 12;
 const FEE: u64 = 2_000;
 /// Independent funding chains (one matured coinbase each).
 pub const LANES: usize = 16;
@@ -53,15 +68,15 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> anyhow::Result<Self> {
-        let covenants: Vec<Keypair> = (1..=3).map(keypair).collect();
+        let covenants: Vec<Keypair> = (1..=COMMITTEE).map(keypair).collect();
         let pks: Vec<String> = covenants
             .iter()
             .map(|k| k.public_key().to_string())
             .collect();
         let json = serde_json::json!({ "versions": [{
             "version": 0, "activation_height": ACTIVATION, "staking_cap": CAP_SAT,
-            "cap_height": 0, "tag": "63686173", "covenant_pks": pks, "covenant_quorum": 2,
-            "unbonding_time": 5, "unbonding_fee": 1_000, "max_staking_amount": 1_000_000,
+            "cap_height": 0, "tag": "63686173", "covenant_pks": pks, "covenant_quorum": QUORUM,
+            "unbonding_time": UNBONDING_TIME, "unbonding_fee": 1_000, "max_staking_amount": 1_000_000,
             "min_staking_amount": 10_000, "max_staking_time": 1_000, "min_staking_time": 5,
             "confirmation_depth": DEPTH,
         }]});
@@ -108,7 +123,21 @@ pub struct Stake {
     pub staker: usize,
     pub fp: usize,
     pub time: u16,
+    /// The tip when it was sent (it is mined in the next block, or lower after a reorg).
+    pub sent_tip: u32,
+    /// A short stake, left to expire.
+    pub short: bool,
+    /// Unbonded on chain by the load itself.
     pub unbonding: Option<Txid>,
+    /// Chosen for an unbonding request through the API.
+    pub requested: bool,
+}
+
+impl Stake {
+    /// The lowest height its staking timelock can expire at (a reorg may mine it lower).
+    pub fn earliest_expiry(&self) -> u32 {
+        (self.sent_tip + 1 + u32::from(self.time)).saturating_sub(MAX_REORG)
+    }
 }
 
 /// What the generator did, and its funding chains.
@@ -121,6 +150,11 @@ pub struct Load {
     pub sent_unbondings: u32,
     pub rejected: u32,
     pub reorgs: Vec<u32>,
+    /// The tip now (updated each tick).
+    pub tip: u32,
+    /// No run goes past this height: a stake expiring above it may be unbonded.
+    pub horizon: u32,
+    pub sent_short: u32,
 }
 
 impl Load {
@@ -146,6 +180,7 @@ impl Load {
         let to_activation = u32::try_from(ACTIVATION)?.saturating_sub(height + 1);
         rpc.generate_to_address(to_activation.max(101), &fx.miner.address())
             .await?;
+        load.tip = rpc.get_block_count().await?;
         Ok(load)
     }
 
@@ -156,10 +191,11 @@ impl Load {
         rpc: &RpcClient,
         rng: &mut StdRng,
     ) -> anyhow::Result<()> {
+        self.tip = rpc.get_block_count().await?;
         for _ in 0..rng.gen_range(1..=3) {
             self.stake(fx, rpc, rng).await?;
         }
-        if rng.gen_bool(0.4) {
+        if rng.gen_bool(0.25) {
             self.unbond(fx, rpc, rng).await?;
         }
         Ok(())
@@ -183,7 +219,12 @@ impl Load {
         };
         let v = fx.version()?;
         let fp = rng.gen_range(0..fx.fps.len());
-        let time: u16 = rng.gen_range(200..=1_000);
+        let short = rng.gen_bool(0.3);
+        let time: u16 = if short {
+            rng.gen_range(5..=60)
+        } else {
+            rng.gen_range(200..=1_000)
+        };
         let value: u64 = rng.gen_range(10_000..=1_000_000);
         let wallet = &fx.stakers[staker];
         let staking = StakingOutput::new(v.staking_keys(wallet.x_only(), fx.fps[fp])?, time)?;
@@ -212,6 +253,7 @@ impl Load {
         match rpc.send_raw_transaction(&tx).await {
             Ok(txid) => {
                 self.sent_stakes += 1;
+                self.sent_short += u32::from(short);
                 self.lanes[lane] = Some((OutPoint::new(txid, 2), tx.output[2].clone(), staker));
                 self.order.push(txid);
                 self.stakes.insert(
@@ -221,7 +263,10 @@ impl Load {
                         staker,
                         fp,
                         time,
+                        sent_tip: self.tip,
+                        short,
                         unbonding: None,
+                        requested: false,
                     },
                 );
             }
@@ -235,18 +280,31 @@ impl Load {
         Ok(())
     }
 
+    /// Stakes that may still be unbonded: long, not unbonded or requested yet, expiring after
+    /// the horizon, and sent at least `min_age` blocks ago.
+    pub fn unbondable(&self, min_age: u32) -> Vec<Txid> {
+        self.order
+            .iter()
+            .filter(|t| {
+                self.stakes.get(*t).is_some_and(|s| {
+                    !s.short
+                        && s.unbonding.is_none()
+                        && !s.requested
+                        && s.earliest_expiry() > self.horizon
+                        && s.sent_tip + min_age <= self.tip
+                })
+            })
+            .copied()
+            .collect()
+    }
+
     async fn unbond(
         &mut self,
         fx: &Fixture,
         rpc: &RpcClient,
         rng: &mut StdRng,
     ) -> anyhow::Result<()> {
-        let candidates: Vec<Txid> = self
-            .order
-            .iter()
-            .filter(|t| self.stakes.get(*t).is_some_and(|s| s.unbonding.is_none()))
-            .copied()
-            .collect();
+        let candidates = self.unbondable(0);
         if candidates.is_empty() {
             return Ok(());
         }
@@ -271,7 +329,7 @@ impl Load {
         let cov: Vec<_> = fx
             .covenants
             .iter()
-            .take(2)
+            .take(QUORUM as usize)
             .map(|k| (k.x_only_public_key().0, sign(&sighash, k)))
             .collect();
         tx.input[0].witness = unbonding_witness(&staking, &staker_sig, &cov)?;
@@ -312,5 +370,62 @@ impl Load {
     pub async fn mine(fx: &Fixture, rpc: &RpcClient, n: u32) -> anyhow::Result<()> {
         rpc.generate_to_address(n, &fx.miner.address()).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use bitcoin::hashes::Hash;
+
+    use super::*;
+
+    fn stake(sent_tip: u32, time: u16, short: bool) -> Stake {
+        Stake {
+            tx: Transaction {
+                version: bitcoin::transaction::Version::TWO,
+                lock_time: bitcoin::absolute::LockTime::ZERO,
+                input: vec![],
+                output: vec![],
+            },
+            staker: 0,
+            fp: 0,
+            time,
+            sent_tip,
+            short,
+            unbonding: None,
+            requested: false,
+        }
+    }
+
+    #[test]
+    fn only_long_stakes_expiring_after_the_horizon_and_old_enough_may_be_unbonded() {
+        let mut load = Load {
+            tip: 300,
+            horizon: 400,
+            ..Load::default()
+        };
+        let cases = [
+            (1u8, stake(200, 500, false), true),
+            // Expires at 200 + 1 + 210 = 411 at the earliest with no reorg, 399 after one.
+            (2, stake(200, 210, false), false),
+            (3, stake(200, 40, true), false),
+            (4, stake(295, 800, false), false),
+        ];
+        for (byte, s, _) in &cases {
+            let txid = Txid::from_byte_array([*byte; 32]);
+            load.order.push(txid);
+            load.stakes.insert(txid, s.clone());
+        }
+        let ok = load.unbondable(10);
+        for (byte, _, expected) in &cases {
+            let txid = Txid::from_byte_array([*byte; 32]);
+            assert_eq!(ok.contains(&txid), *expected, "stake {byte}");
+        }
+        // Once requested or unbonded, a stake is no longer a candidate.
+        let first = Txid::from_byte_array([1; 32]);
+        load.stakes.get_mut(&first).unwrap().requested = true;
+        assert!(load.unbondable(10).is_empty());
     }
 }

@@ -1,10 +1,12 @@
 //! `chaos`: fault injection against the staking back-end's services as real processes.
 //!
-//! For each fault kind it starts a fresh devnet chain, `stakingd indexer` and `stakingd api` on a
-//! private PostgreSQL cluster and a private RabbitMQ node (never the machine's shared ones),
-//! drives staking and unbonding load while injecting the fault at random moments, then checks
-//! that the system settles to the chain's ledger (no event lost, no delegation stuck) and to
-//! exactly the API state of an undisturbed indexer + API run over the same chain.
+//! For each fault kind it starts a fresh devnet chain, a covenant committee of `covenant-signer`
+//! processes, `stakingd indexer`, `api`, `expiry-checker` and `unbonding-pipeline` on a private
+//! PostgreSQL cluster and a private RabbitMQ node (never the machine's shared ones), drives
+//! staking, expiring, on-chain unbonding and API unbonding-request load while injecting the
+//! fault at random moments, then checks that the system settles to the chain's ledger (no event
+//! lost, no delegation or request stuck) and to exactly the API state of an undisturbed indexer
+//! + API + expiry checker run over the same chain.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,37 +15,43 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
+mod committee;
+mod faults;
 mod infra;
 mod load;
 mod observe;
+mod requests;
 mod scenario;
 mod service;
+mod stack;
 
-use scenario::{Ctx, Fault, Plan};
+use faults::Fault;
+use scenario::{Ctx, Plan};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "chaos",
     about = "Inject faults into stakingd's services under load and check they settle to the state of an undisturbed run",
     long_about = "Inject faults into stakingd's services under load and check they settle to the state \
-of an undisturbed run.\n\nThe bounded form (the default: 60 ticks of 250 ms, 4 faults per scenario, a 30 s \
+of an undisturbed run.\n\nThe bounded form (the default: 60 ticks of 250 ms, 5 faults per scenario, a 30 s \
 RabbitMQ outage) runs in CI in a few minutes; --long runs 600 ticks with 30 faults per scenario.\n\
 Needs PostgreSQL 15 server binaries (/usr/lib/postgresql/15/bin) and RabbitMQ (/usr/lib/rabbitmq/bin); \
 private instances are started in a temp dir and stopped at the end.\n\n\
-Examples:\n  cargo build -p stakingd -p chaos && target/debug/chaos\n  \
+Examples:\n  cargo build -p stakingd -p covenant-signer -p chaos && target/debug/chaos\n  \
 target/debug/chaos --fault reorg --long --seed 7"
 )]
 struct Cli {
-    /// Fault kinds to run (repeatable); all four by default.
+    /// Fault kinds to run (repeatable); all five by default.
     #[arg(long, value_enum)]
     fault: Vec<Fault>,
     /// The longer, on-demand form: 600 ticks and 30 faults per scenario.
     #[arg(long)]
     long: bool,
-    /// Ticks of load per scenario (each: 1–3 stakings, maybe an unbonding, one block).
+    /// Ticks of load per scenario (each: 1–3 stakings, maybe an on-chain unbonding, maybe an
+    /// unbonding request through the API, one block).
     #[arg(long)]
     ticks: Option<u32>,
-    /// Fault injections per scenario.
+    /// Fault injections per scenario (5 by default, 30 with --long).
     #[arg(long)]
     faults: Option<u32>,
     /// RabbitMQ outage length in seconds.
@@ -58,22 +66,26 @@ struct Cli {
     /// The stakingd binary; by default the one next to this executable.
     #[arg(long)]
     stakingd: Option<PathBuf>,
+    /// The covenant-signer binary; by default the one next to this executable.
+    #[arg(long)]
+    covenant_signer: Option<PathBuf>,
     /// Keep the work directory (logs, configs, databases' data) instead of deleting it.
     #[arg(long)]
     keep: bool,
 }
 
-fn stakingd_path(cli: &Cli) -> anyhow::Result<PathBuf> {
-    let path = match &cli.stakingd {
+/// `given`, or the binary `name` next to this executable; it must exist.
+fn binary_path(given: Option<&PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
+    let path = match given {
         Some(p) => p.clone(),
         None => std::env::current_exe()?
             .parent()
             .context("the chaos executable has no directory")?
-            .join("stakingd"),
+            .join(name),
     };
     if !path.exists() {
         anyhow::bail!(
-            "stakingd not found at {}: build it first (`cargo build -p stakingd`) or pass --stakingd PATH",
+            "{name} not found at {}: build it first (`cargo build -p {name}`) or pass --{name} PATH",
             path.display()
         );
     }
@@ -92,7 +104,8 @@ fn free_ports() -> anyhow::Result<(u16, u16, u16)> {
 }
 
 async fn main_async(cli: Cli) -> anyhow::Result<bool> {
-    let stakingd = stakingd_path(&cli)?;
+    let stakingd = binary_path(cli.stakingd.as_ref(), "stakingd")?;
+    let signer = binary_path(cli.covenant_signer.as_ref(), "covenant-signer")?;
     let faults = if cli.fault.is_empty() {
         Fault::ALL.to_vec()
     } else {
@@ -101,7 +114,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
     let plan = Plan {
         ticks: cli.ticks.unwrap_or(if cli.long { 600 } else { 60 }),
         tick: Duration::from_millis(250),
-        faults: cli.faults.unwrap_or(if cli.long { 30 } else { 4 }),
+        faults: cli.faults.unwrap_or(if cli.long { 30 } else { 5 }),
         outage: Duration::from_secs(cli.outage_secs),
         settle_timeout: Duration::from_secs(cli.settle_secs),
         seed: cli.seed,
@@ -120,6 +133,7 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
     };
     let mut ctx = Ctx {
         stakingd,
+        signer,
         dir: dir.clone(),
         pg,
         rabbit,
@@ -156,20 +170,28 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
         eprintln!("chaos: kept {}", kept.display());
     }
 
-    println!("| fault | injected | stakes sent | unbondings sent | delegations on chain | of which unbonding | SIGKILLs | self-exits restarted | settle (s) | undisturbed settle (s) | scenario (s) | result |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| fault | injected | stakes sent (short) | on-chain unbondings | requests accepted (max attempts) | delegations on chain | active / unbonding / unbonded | expired | SIGKILLs | SIGSTOPs | self-exits restarted | drain (s) | settle (s) | undisturbed settle (s) | scenario (s) | result |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut ok = true;
     for r in &reports {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {} ({}) | {} | {} ({}) | {} | {} / {} / {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
             r.fault,
             r.injected.len(),
             r.stakes,
+            r.short_stakes,
             r.unbondings,
+            r.requests_accepted,
+            r.max_attempts,
             r.delegations,
+            r.active,
+            r.unbonding,
             r.unbonded,
+            r.expired,
             r.kills,
+            r.pauses,
             r.exits,
+            r.drain.as_secs_f64(),
             r.settle.as_secs_f64(),
             r.reference_settle.as_secs_f64(),
             r.wall.as_secs_f64(),
@@ -183,6 +205,12 @@ async fn main_async(cli: Cli) -> anyhow::Result<bool> {
         if let Some(f) = &r.failure {
             ok = false;
             eprintln!("chaos: {} FAILED: {f}", r.fault);
+        }
+        if r.requests_after_lost_answer > 0 || r.requests_unanswered > 0 {
+            eprintln!(
+                "chaos: {}: {} request(s) known accepted only from a later refusal (answer lost); {} never accepted by the end of the load",
+                r.fault, r.requests_after_lost_answer, r.requests_unanswered
+            );
         }
         if r.rejected > 0 {
             eprintln!(

@@ -1,51 +1,175 @@
 //! What is checked after a fault: the API's whole observable state (overall stats, every
 //! delegation of every staker, staker stats, finality providers) and the chain's own ledger of
 //! what the load put there. "Settled" means the API shows every confirmed staking tx in the
-//! state the chain implies and stops changing.
+//! state the chain implies and stops changing. The unbonding requests are checked in the API's
+//! request table (none left `accepted`, `claimed` or `failed`) and on the chain (each one's
+//! unbonding tx mined with exactly the quorum of covenant signatures).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bitcoin::{OutPoint, Txid};
 use bitcoin_rpc::RpcClient;
 use serde_json::Value;
+use sqlx::{Connection, PgConnection, Row};
 
-use crate::load::{Fixture, Load, ACTIVATION, DEPTH};
+use crate::load::{Fixture, Load, ACTIVATION, COMMITTEE, DEPTH, QUORUM, UNBONDING_TIME};
 
 /// The state each delegation must reach, from the blocks of the best chain.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Ledger {
-    /// Staking txid → expected API state (`active` or `unbonding`).
+    /// Staking txid → expected API state (`active`, `unbonding` or `unbonded`).
     pub states: BTreeMap<String, &'static str>,
+    /// Staking txid → the confirmed tx spending its staking output, and how many covenant
+    /// signatures its witness carries.
+    pub unbondings: BTreeMap<String, (String, usize)>,
+    /// Delegations `unbonded` because their staking timelock expired.
+    pub expired: usize,
     pub tip: u32,
 }
 
-/// Walks the best chain from the activation height to the last confirmed block.
+impl Ledger {
+    /// How many delegations must end in `state`.
+    pub fn count(&self, state: &str) -> usize {
+        self.states.values().filter(|s| **s == state).count()
+    }
+}
+
+/// Non-empty covenant slots of an unbonding-path witness (`[cov_sig_or_empty × committee,
+/// staker_sig, script, control block]`); `None` for another witness shape.
+fn covenant_signatures(witness: &bitcoin::Witness) -> Option<usize> {
+    let n = usize::from(COMMITTEE);
+    (witness.len() == n + 3).then(|| witness.iter().take(n).filter(|w| !w.is_empty()).count())
+}
+
+/// Walks the best chain from the activation height to the last confirmed block. A staking
+/// output spent there is `unbonding`, or `unbonded` once the tip reached the unbonding
+/// timelock; an unspent one is `unbonded` once the tip reached its staking timelock (the
+/// expiry checker's rule, `expire_height ≤ tip`), `active` before.
 pub async fn ledger(rpc: &RpcClient, load: &Load) -> anyhow::Result<Ledger> {
     let tip = rpc.get_block_count().await?;
     let confirmed = tip + 1 - u32::from(DEPTH);
-    let mut staked: Vec<Txid> = Vec::new();
-    let mut spent: Vec<OutPoint> = Vec::new();
+    let mut staked: Vec<(Txid, u32)> = Vec::new();
+    let mut spent: HashMap<OutPoint, (Txid, u32, Option<usize>)> = HashMap::new();
     for h in u32::try_from(ACTIVATION)?..=confirmed {
         let block = rpc.get_block(&rpc.get_block_hash(h).await?).await?;
         for tx in &block.txdata {
             let txid = tx.compute_txid();
             if load.stakes.contains_key(&txid) {
-                staked.push(txid);
+                staked.push((txid, h));
             }
-            spent.extend(tx.input.iter().map(|i| i.previous_output));
+            for input in &tx.input {
+                spent.insert(
+                    input.previous_output,
+                    (txid, h, covenant_signatures(&input.witness)),
+                );
+            }
         }
     }
-    let mut states = BTreeMap::new();
-    for txid in staked {
-        let unbonded = spent.contains(&OutPoint::new(txid, 0));
-        states.insert(
-            txid.to_string(),
-            if unbonded { "unbonding" } else { "active" },
-        );
+    let mut ledger = Ledger {
+        tip,
+        ..Ledger::default()
+    };
+    for (txid, height) in staked {
+        let state = match spent.get(&OutPoint::new(txid, 0)) {
+            Some((by, at, sigs)) => {
+                ledger
+                    .unbondings
+                    .insert(txid.to_string(), (by.to_string(), sigs.unwrap_or(0)));
+                if tip >= at + UNBONDING_TIME {
+                    "unbonded"
+                } else {
+                    "unbonding"
+                }
+            }
+            None => {
+                let time = load.stakes.get(&txid).map_or(0, |s| u32::from(s.time));
+                if tip >= height + time {
+                    ledger.expired += 1;
+                    "unbonded"
+                } else {
+                    "active"
+                }
+            }
+        };
+        ledger.states.insert(txid.to_string(), state);
     }
-    Ok(Ledger { states, tip })
+    Ok(ledger)
+}
+
+/// What the chain must show for the unbondings: every one carries exactly the quorum of
+/// covenant signatures, and every request the API accepted was executed by its own tx.
+pub fn chain_problems(ledger: &Ledger, accepted: &BTreeMap<Txid, Txid>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (staking, (by, sigs)) in &ledger.unbondings {
+        if *sigs != QUORUM as usize {
+            problems.push(format!(
+                "unbonding tx {by} of {staking} carries {sigs} covenant signatures, not the quorum {QUORUM}"
+            ));
+        }
+    }
+    for (staking, unbonding) in accepted {
+        match ledger.unbondings.get(&staking.to_string()) {
+            Some((by, _)) if *by == unbonding.to_string() => {}
+            Some((by, _)) => problems.push(format!(
+                "accepted request {unbonding} for {staking}, but {by} spent the stake"
+            )),
+            None => problems.push(format!(
+                "accepted request {unbonding} for {staking} is not on the best chain (stuck?)"
+            )),
+        }
+    }
+    problems
+}
+
+/// `state → count` of the API's unbonding request table.
+pub async fn request_states(api_db: &str) -> anyhow::Result<BTreeMap<String, i64>> {
+    let mut c = PgConnection::connect(api_db)
+        .await
+        .with_context(|| format!("connecting to {api_db}"))?;
+    let rows =
+        sqlx::query("SELECT state, COUNT(*) AS n FROM api_unbonding_requests GROUP BY state")
+            .fetch_all(&mut c)
+            .await
+            .context("reading api_unbonding_requests")?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<String, _>("state")?, r.try_get::<i64, _>("n")?)))
+        .collect()
+}
+
+/// Every stored request must be `sent`, by the tx the chain shows spending its stake. Also
+/// returns the most attempts (claims) any request took, against the pipeline's budget.
+pub async fn request_problems(api_db: &str, ledger: &Ledger) -> anyhow::Result<(Vec<String>, i64)> {
+    let mut c = PgConnection::connect(api_db)
+        .await
+        .with_context(|| format!("connecting to {api_db}"))?;
+    let rows = sqlx::query(
+        "SELECT staking_tx_hash, unbonding_tx_hash, state, attempts,          COALESCE(failure_reason, last_error, '') AS why FROM api_unbonding_requests ORDER BY id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .context("reading api_unbonding_requests")?;
+    let mut problems = Vec::new();
+    let mut most = 0;
+    for r in &rows {
+        let staking: String = r.try_get("staking_tx_hash")?;
+        let unbonding: String = r.try_get("unbonding_tx_hash")?;
+        let state: String = r.try_get("state")?;
+        let attempts: i64 = r.try_get("attempts")?;
+        most = most.max(attempts);
+        if state != "sent" {
+            let why: String = r.try_get("why")?;
+            problems.push(format!(
+                "unbonding request {unbonding} for {staking} is `{state}` after {attempts} attempt(s): {why}"
+            ));
+        } else if ledger.unbondings.get(&staking).map(|(by, _)| by) != Some(&unbonding) {
+            problems.push(format!(
+                "unbonding request {unbonding} for {staking} is `sent` but not on the best chain"
+            ));
+        }
+    }
+    Ok((problems, most))
 }
 
 /// Everything the API shows, pagination tokens left out.
@@ -254,6 +378,7 @@ mod tests {
         Ledger {
             states: states.iter().map(|(h, s)| ((*h).to_owned(), *s)).collect(),
             tip: 200,
+            ..Ledger::default()
         }
     }
 
@@ -307,5 +432,57 @@ mod tests {
         assert_eq!(diff.len(), 1);
         assert!(diff[0].starts_with("delegation bb"));
         assert!(differences(&a, &a).is_empty());
+    }
+
+    fn txid(byte: u8) -> Txid {
+        use bitcoin::hashes::Hash;
+        Txid::from_byte_array([byte; 32])
+    }
+
+    #[test]
+    fn an_unbonding_without_the_quorum_of_covenant_signatures_is_reported() {
+        let mut l = ledger(&[("aa", "unbonding")]);
+        l.unbondings
+            .insert("aa".to_owned(), ("u1".to_owned(), QUORUM as usize));
+        assert!(chain_problems(&l, &BTreeMap::new()).is_empty());
+        l.unbondings
+            .insert("aa".to_owned(), ("u1".to_owned(), QUORUM as usize + 1));
+        let problems = chain_problems(&l, &BTreeMap::new());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("not the quorum"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_accepted_request_missing_from_the_chain_or_spent_by_another_tx_is_reported() {
+        let (staking, unbonding, other) = (txid(1), txid(2), txid(3));
+        let accepted: BTreeMap<Txid, Txid> = [(staking, unbonding)].into();
+        let mut l = ledger(&[]);
+        let problems = chain_problems(&l, &accepted);
+        assert!(
+            problems[0].contains("not on the best chain"),
+            "{problems:?}"
+        );
+        l.unbondings
+            .insert(staking.to_string(), (other.to_string(), QUORUM as usize));
+        let problems = chain_problems(&l, &accepted);
+        assert!(problems[0].contains("spent the stake"), "{problems:?}");
+        l.unbondings.insert(
+            staking.to_string(),
+            (unbonding.to_string(), QUORUM as usize),
+        );
+        assert!(chain_problems(&l, &accepted).is_empty());
+    }
+
+    #[test]
+    fn covenant_signatures_are_the_non_empty_slots_of_an_unbonding_witness() {
+        let n = usize::from(COMMITTEE);
+        let mut items: Vec<Vec<u8>> = (0..n)
+            .map(|i| if i % 2 == 0 { vec![1; 64] } else { vec![] })
+            .collect();
+        items.extend([vec![2; 64], vec![3; 40], vec![4; 33]]);
+        let witness = bitcoin::Witness::from_slice(&items);
+        assert_eq!(covenant_signatures(&witness), Some(n.div_ceil(2)));
+        let short = bitcoin::Witness::from_slice(&[vec![1u8; 64]]);
+        assert_eq!(covenant_signatures(&short), None);
     }
 }

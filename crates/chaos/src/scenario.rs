@@ -1,6 +1,8 @@
-//! One scenario: a fresh devnet chain, the indexer and the API as `stakingd` processes on the
-//! private PostgreSQL and RabbitMQ, load every tick, one kind of fault injected at random ticks,
-//! then settling and the comparison with an undisturbed indexer + API run over the same chain.
+//! One scenario: a fresh devnet chain, the covenant committee and every service as processes on
+//! the private PostgreSQL and RabbitMQ, load every tick, one kind of fault injected at random
+//! ticks; then the pipeline drains, the load is buried under the confirmation depth, the system
+//! must settle to the chain's ledger, and its API state must equal an undisturbed run's (a fresh
+//! indexer, API and expiry checker over the same, now still, chain).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,36 +13,16 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
+use crate::committee::Committee;
+use crate::faults::{self, Deck, Fault};
 use crate::infra::{PrivatePostgres, PrivateRabbit};
-use crate::load::{Fixture, Load, DEPTH};
-use crate::observe::{differences, ledger, settle, Snapshot};
+use crate::load::{Fixture, Load, DEPTH, MAX_REORG};
+use crate::observe::{
+    chain_problems, differences, ledger, request_problems, request_states, settle, Ledger, Snapshot,
+};
+use crate::requests::Requests;
 use crate::service::Service;
-
-/// The kinds of fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Fault {
-    /// SIGKILL the indexer or the API (chosen at random), restart it after 0–1.5 s.
-    Kill,
-    /// Shut the RabbitMQ node down for `--outage-secs` (30 by default), then start it again.
-    Rabbitmq,
-    /// Stop PostgreSQL in immediate mode (crash recovery on start), start it after 3 s.
-    Postgres,
-    /// Reorg the devnet by 1 to 12 blocks (invalidateblock + a longer branch).
-    Reorg,
-}
-
-impl Fault {
-    pub const ALL: [Fault; 4] = [Fault::Kill, Fault::Rabbitmq, Fault::Postgres, Fault::Reorg];
-
-    fn name(self) -> &'static str {
-        match self {
-            Fault::Kill => "kill",
-            Fault::Rabbitmq => "rabbitmq",
-            Fault::Postgres => "postgres",
-            Fault::Reorg => "reorg",
-        }
-    }
-}
+use crate::stack::{Inputs, Stack};
 
 /// How long and how hard.
 #[derive(Debug, Clone)]
@@ -58,6 +40,7 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Ctx {
     pub stakingd: PathBuf,
+    pub signer: PathBuf,
     pub dir: PathBuf,
     pub pg: PrivatePostgres,
     pub rabbit: PrivateRabbit,
@@ -69,12 +52,22 @@ pub struct Report {
     pub fault: String,
     pub injected: Vec<String>,
     pub stakes: u32,
+    pub short_stakes: u32,
     pub unbondings: u32,
+    pub requests_accepted: u32,
+    pub requests_after_lost_answer: u32,
+    pub requests_unanswered: usize,
     pub rejected: u32,
     pub delegations: usize,
+    pub active: usize,
+    pub unbonding: usize,
     pub unbonded: usize,
+    pub expired: usize,
     pub kills: u32,
+    pub pauses: u32,
     pub exits: u32,
+    pub drain: Duration,
+    pub max_attempts: i64,
     pub settle: Duration,
     pub reference_settle: Duration,
     pub wall: Duration,
@@ -85,88 +78,6 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// An indexer + API pair on their own databases and queue prefix.
-struct Pair {
-    indexer: Service,
-    api: Service,
-    base: String,
-}
-
-impl Pair {
-    async fn start(
-        ctx: &Ctx,
-        dir: &Path,
-        label: &str,
-        rpc_url: &str,
-        params: &Path,
-        fps: &Path,
-    ) -> anyhow::Result<Pair> {
-        let idx_db = ctx.pg.create_database(&format!("{label}_idx")).await?;
-        let api_db = ctx.pg.create_database(&format!("{label}_api")).await?;
-        let amqp = ctx.rabbit.url();
-        let indexer_toml = dir.join(format!("{label}-indexer.toml"));
-        std::fs::write(
-            &indexer_toml,
-            format!(
-                "network = \"regtest\"\nparams = \"{}\"\ndatabase_url = \"{idx_db}\"\nmetrics_addr = \"off\"\n\
-                 [bitcoind]\nurl = \"{rpc_url}\"\nuser = \"devnet\"\npassword = \"devnet\"\npoll_interval_ms = 50\n\
-                 [queue]\nurl = \"{amqp}\"\nqueue_prefix = \"{label}_\"\n",
-                params.display()
-            ),
-        )?;
-        let port = free_port()?;
-        let api_toml = dir.join(format!("{label}-api.toml"));
-        std::fs::write(
-            &api_toml,
-            format!(
-                "params = \"{}\"\nfinality_providers = \"{}\"\n\
-                 [server]\nlisten = \"127.0.0.1:{port}\"\nnetwork = \"regtest\"\n\
-                 [db]\nurl = \"{api_db}\"\nmax_connections = 4\n\
-                 [queue]\nurl = \"{amqp}\"\nqueue_prefix = \"{label}_\"\nrequeue_delay_secs = 1\nmax_retry_attempts = 100\n",
-                params.display(),
-                fps.display()
-            ),
-        )?;
-        let mut indexer = Service::new(
-            &format!("{label}-indexer"),
-            &ctx.stakingd,
-            &[
-                "indexer".to_owned(),
-                "--config".to_owned(),
-                indexer_toml.display().to_string(),
-            ],
-            dir,
-        );
-        let mut api = Service::new(
-            &format!("{label}-api"),
-            &ctx.stakingd,
-            &[
-                "api".to_owned(),
-                "--config".to_owned(),
-                api_toml.display().to_string(),
-            ],
-            dir,
-        );
-        indexer.start()?;
-        api.start()?;
-        Ok(Pair {
-            indexer,
-            api,
-            base: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    fn supervise(&mut self) -> anyhow::Result<()> {
-        self.indexer.supervise()?;
-        self.api.supervise()
-    }
-
-    async fn stop(&mut self) -> anyhow::Result<()> {
-        self.api.stop().await?;
-        self.indexer.stop().await
-    }
 }
 
 async fn start_devnet(ctx: &Ctx, dir: &Path) -> anyhow::Result<(Service, RpcClient)> {
@@ -203,6 +114,15 @@ async fn start_devnet(ctx: &Ctx, dir: &Path) -> anyhow::Result<(Service, RpcClie
     Ok((devnet, rpc))
 }
 
+/// Distinct random fault ticks in `from..ticks`, in order.
+fn fault_ticks(rng: &mut StdRng, from: u32, ticks: u32, n: u32) -> Vec<u32> {
+    let mut all: Vec<u32> = (from.min(ticks)..ticks).collect();
+    all.shuffle(rng);
+    let mut chosen: Vec<u32> = all.into_iter().take(n as usize).collect();
+    chosen.sort_unstable();
+    chosen
+}
+
 /// Runs one scenario; a failed check is reported in `Report::failure`, an `Err` is a harness
 /// problem (could not start something).
 pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Report> {
@@ -223,81 +143,98 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
 
     let (mut devnet, rpc) = start_devnet(ctx, &dir).await?;
     let rpc_url = rpc.url().to_owned();
+    let inputs = Inputs {
+        rpc_url: &rpc_url,
+        params: &params,
+        fps: &fps,
+    };
     let mut load = Load::setup(&fx, &rpc).await?;
-    let mut pair = Pair::start(ctx, &dir, &label, &rpc_url, &params, &fps).await?;
+    // The highest tip of the run: a block per tick, one more per reorg, the final burial.
+    load.horizon = load.tip + plan.ticks + plan.faults + u32::from(DEPTH) + 4;
+    let mut committee = Committee::start(&ctx.signer, &dir, &fx.covenants, &rpc_url, &params)
+        .await
+        .context("starting the covenant committee")?;
+    let mut stack =
+        Stack::start(ctx, &dir, &label, inputs, Some(&committee.pipeline_toml())).await?;
+    let mut requests = Requests::new(&stack.base)?;
 
-    // Fault ticks: distinct, random, not in the first 5 ticks (services warming up).
-    let mut ticks: Vec<u32> = (5..plan.ticks).collect();
-    ticks.shuffle(&mut rng);
+    // Fault ticks: distinct, random, not in the first 5 ticks (services warming up); signer
+    // faults once unbonding requests are flowing (stakes older than the confirmation depth).
     let faults = match fault {
         Fault::Rabbitmq => plan.faults.min(1 + plan.ticks / 200),
         _ => plan.faults,
     };
-    let mut fault_ticks: Vec<u32> = ticks.into_iter().take(faults as usize).collect();
-    fault_ticks.sort_unstable();
+    let first = if fault == Fault::Signer {
+        u32::from(DEPTH) + 6
+    } else {
+        5
+    };
+    let mut fault_ticks = fault_ticks(&mut rng, first, plan.ticks, faults);
     let mut outage_until: Option<Instant> = None;
-    let mut restart_at: Option<(Instant, bool)> = None;
+    let mut deck = Deck::default();
+    let mut signer_faults = 0;
 
     let mut tick = 0;
-    while tick < plan.ticks || outage_until.is_some() || restart_at.is_some() {
+    loop {
+        let holding = committee.members.iter().any(|m| m.service.held());
+        let busy = outage_until.is_some() || faults::in_progress(&mut stack, &committee);
+        if tick >= plan.ticks && fault_ticks.is_empty() && !busy && !holding {
+            break;
+        }
         if tick < plan.ticks {
             load.tick(&fx, &rpc, &mut rng)
                 .await
                 .with_context(|| format!("load at tick {tick}"))?;
+            requests
+                .tick(&fx, &mut load, &mut rng, 0.5)
+                .await
+                .with_context(|| format!("unbonding requests at tick {tick}"))?;
             Load::mine(&fx, &rpc, 1)
                 .await
                 .with_context(|| format!("mining at tick {tick}"))?;
-        }
-        if fault == Fault::Kill && restart_at.is_some() {
-            // One service down at a time: a kill due now waits for the pending restart.
-            if let Some(t) = fault_ticks.first_mut().filter(|t| **t <= tick) {
-                *t += 1;
+        } else if fault_ticks.is_empty() && holding {
+            // The end of the load (and of the faults): the dead signer comes back.
+            for m in &mut committee.members {
+                m.service.release();
             }
         }
-        // `<=`: a deferred kill can land on the tick of the next one; neither may be skipped.
+        if busy {
+            // One fault at a time (a RabbitMQ outage, a process down or stopped, besides the
+            // held dead signer): every fault due now waits for the previous one to be over.
+            for t in fault_ticks.iter_mut().filter(|t| **t <= tick) {
+                *t = tick + 1;
+            }
+        }
+        // `<=`: a deferred fault can land on the tick of the next one; neither may be skipped.
         if fault_ticks.first().is_some_and(|t| *t <= tick) {
             fault_ticks.remove(0);
-            match fault {
+            let what = match fault {
                 Fault::Kill => {
-                    let on_api = rng.gen_bool(0.5);
-                    let s = if on_api {
-                        &mut pair.api
-                    } else {
-                        &mut pair.indexer
-                    };
-                    s.kill().await?;
-                    let delay = Duration::from_millis(rng.gen_range(0..1_500));
-                    report.injected.push(format!(
-                        "tick {tick}: SIGKILL {} (restart after {} ms)",
-                        s.name,
-                        delay.as_millis()
-                    ));
-                    restart_at = Some((Instant::now() + delay, on_api));
+                    let victim = deck.draw(&mut rng);
+                    faults::kill(&mut stack, &mut committee, victim, &mut rng).await?
+                }
+                Fault::Signer => {
+                    signer_faults += 1;
+                    faults::signer(&mut committee, signer_faults - 1, &mut rng).await?
                 }
                 Fault::Rabbitmq => {
                     ctx.rabbit.down().await?;
-                    report.injected.push(format!(
-                        "tick {tick}: RabbitMQ down for {}s",
-                        plan.outage.as_secs()
-                    ));
                     outage_until = Some(Instant::now() + plan.outage);
+                    format!("RabbitMQ down for {}s", plan.outage.as_secs())
                 }
                 Fault::Postgres => {
                     ctx.pg.restart(Duration::from_secs(3)).await?;
-                    report.injected.push(format!(
-                        "tick {tick}: PostgreSQL stopped (immediate) for 3s"
-                    ));
+                    "PostgreSQL stopped (immediate) for 3s".to_owned()
                 }
                 Fault::Reorg => {
-                    let depth = rng.gen_range(1..=12);
+                    let depth = rng.gen_range(1..=MAX_REORG);
                     load.reorg(&rpc, depth)
                         .await
                         .with_context(|| format!("reorg of depth {depth} at tick {tick}"))?;
-                    report
-                        .injected
-                        .push(format!("tick {tick}: reorg of depth {depth}"));
+                    format!("reorg of depth {depth}")
                 }
-            }
+            };
+            report.injected.push(format!("tick {tick}: {what}"));
         }
         if let Some(until) = outage_until {
             if Instant::now() >= until {
@@ -305,42 +242,72 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
                 outage_until = None;
             }
         }
-        match restart_at {
-            Some((at, on_api)) if Instant::now() >= at => {
-                if on_api {
-                    pair.api.start()?;
-                } else {
-                    pair.indexer.start()?;
-                }
-                restart_at = None;
-            }
-            Some(_) => {}
-            None => pair.supervise()?,
-        }
+        stack.supervise()?;
+        committee.supervise()?;
         tokio::time::sleep(plan.tick).await;
         tick += 1;
     }
 
-    // Bury the load under the confirmation depth, then wait for the system to settle.
-    Load::mine(&fx, &rpc, u32::from(DEPTH) + 3).await?;
-    let ledger = ledger(&rpc, &load).await?;
+    let outcome = finish(
+        &fx,
+        &rpc,
+        &load,
+        &requests,
+        &mut stack,
+        &mut committee,
+        plan,
+    )
+    .await;
+    let (kills, pauses, exits) = stack.counts();
+    report.kills = kills
+        + committee
+            .members
+            .iter()
+            .map(|m| m.service.kills)
+            .sum::<u32>();
+    report.pauses = pauses
+        + committee
+            .members
+            .iter()
+            .map(|m| m.service.pauses)
+            .sum::<u32>();
+    report.exits = exits
+        + committee
+            .members
+            .iter()
+            .map(|m| m.service.exits)
+            .sum::<u32>();
+    stack.stop().await?;
+    committee.stop().await?;
     report.stakes = load.sent_stakes;
+    report.short_stakes = load.sent_short;
     report.unbondings = load.sent_unbondings;
     report.rejected = load.rejected;
+    report.requests_accepted = requests.accepted;
+    report.requests_after_lost_answer = requests.accepted_after_lost_answer;
+    report.requests_unanswered = requests.unanswered();
+    let (ledger, disturbed, mut problems) = match outcome {
+        Ok(f) => {
+            report.drain = f.drain;
+            report.max_attempts = f.max_attempts;
+            (f.ledger, f.settled, f.problems)
+        }
+        Err(e) => {
+            devnet.stop().await?;
+            report.failure = Some(format!("{e:#}"));
+            report.wall = started.elapsed();
+            return Ok(report);
+        }
+    };
     report.delegations = ledger.states.len();
-    report.unbonded = ledger
-        .states
-        .values()
-        .filter(|s| **s == "unbonding")
-        .count();
-    let disturbed = settle_supervised(&mut pair, &fx, &ledger, plan.settle_timeout).await;
-    report.kills = pair.indexer.kills + pair.api.kills;
-    report.exits = pair.indexer.exits + pair.api.exits;
-    pair.stop().await?;
+    report.active = ledger.count("active");
+    report.unbonding = ledger.count("unbonding");
+    report.unbonded = ledger.count("unbonded");
+    report.expired = ledger.expired;
 
-    // The undisturbed run: a fresh indexer + API over the same, now still, chain.
+    // The undisturbed run: a fresh indexer + API + expiry checker over the same, still chain.
     let reference_label = format!("{label}_ref");
-    let mut reference = Pair::start(ctx, &dir, &reference_label, &rpc_url, &params, &fps).await?;
+    let mut reference = Stack::start(ctx, &dir, &reference_label, inputs, None).await?;
     let undisturbed = settle_supervised(&mut reference, &fx, &ledger, plan.settle_timeout).await;
     reference.stop().await?;
     devnet.stop().await?;
@@ -351,34 +318,101 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
             report.reference_settle = t_b;
             let diff = differences(&a, &b);
             if !diff.is_empty() {
-                report.failure = Some(format!(
+                problems.push(format!(
                     "the disturbed run differs from the undisturbed one in {} place(s): {:#?}",
                     diff.len(),
                     diff.iter().take(10).collect::<Vec<_>>()
                 ));
             }
         }
-        (Err(e), Ok(_)) => {
-            report.failure = Some(format!(
-                "disturbed run (the undisturbed run settled): {e:#}"
-            ))
-        }
-        (Ok(_), Err(e)) => report.failure = Some(format!("undisturbed run: {e:#}")),
-        (Err(a), Err(b)) => {
-            report.failure = Some(format!(
-                "neither run settled; disturbed: {a:#}; undisturbed: {b:#}"
-            ))
-        }
+        (Err(e), Ok(_)) => problems.push(format!(
+            "disturbed run (the undisturbed run settled): {e:#}"
+        )),
+        (Ok(_), Err(e)) => problems.push(format!("undisturbed run: {e:#}")),
+        (Err(a), Err(b)) => problems.push(format!(
+            "neither run settled; disturbed: {a:#}; undisturbed: {b:#}"
+        )),
+    }
+    if !problems.is_empty() {
+        let shown: Vec<_> = problems.iter().take(12).collect();
+        report.failure = Some(format!("{} problem(s): {shown:#?}", problems.len()));
     }
     report.wall = started.elapsed();
     Ok(report)
 }
 
+/// What the disturbed run ended with.
+struct Finished {
+    ledger: Ledger,
+    /// From the end of the load until no request was `accepted` or `claimed`.
+    drain: Duration,
+    /// The most attempts any request took.
+    max_attempts: i64,
+    settled: anyhow::Result<(Snapshot, Duration)>,
+    /// The chain's and the request table's problems.
+    problems: Vec<String>,
+}
+
+/// After the load: waits for the pipeline to finish every stored request, buries everything
+/// under the confirmation depth, then checks the chain, the request table and the settled API.
+async fn finish(
+    fx: &Fixture,
+    rpc: &RpcClient,
+    load: &Load,
+    requests: &Requests,
+    stack: &mut Stack,
+    committee: &mut Committee,
+    plan: &Plan,
+) -> anyhow::Result<Finished> {
+    let drain_started = Instant::now();
+    loop {
+        stack.supervise()?;
+        committee.supervise()?;
+        match request_states(&stack.api_db).await {
+            Ok(states) => {
+                let open: i64 = ["accepted", "claimed"]
+                    .iter()
+                    .filter_map(|s| states.get(*s))
+                    .sum();
+                if open == 0 {
+                    break;
+                }
+                if drain_started.elapsed() >= plan.settle_timeout {
+                    bail!(
+                        "unbonding requests still open after {}s: {states:?}",
+                        plan.settle_timeout.as_secs()
+                    );
+                }
+            }
+            Err(e) if drain_started.elapsed() >= plan.settle_timeout => {
+                return Err(e.context("reading the unbonding request table"))
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let drain = drain_started.elapsed();
+    // Bury the load (and the pipeline's last unbondings) under the confirmation depth.
+    Load::mine(fx, rpc, u32::from(DEPTH) + 3).await?;
+    let ledger = ledger(rpc, load).await?;
+    let mut problems = chain_problems(&ledger, &requests.accepted());
+    let settled = settle_supervised(stack, fx, &ledger, plan.settle_timeout).await;
+    let (request_problems, max_attempts) = request_problems(&stack.api_db, &ledger).await?;
+    problems.extend(request_problems);
+    Ok(Finished {
+        ledger,
+        drain,
+        max_attempts,
+        settled,
+        problems,
+    })
+}
+
 /// [`settle`] while still restarting services that exit.
 async fn settle_supervised(
-    pair: &mut Pair,
+    stack: &mut Stack,
     fx: &Fixture,
-    ledger: &crate::observe::Ledger,
+    ledger: &Ledger,
     timeout: Duration,
 ) -> anyhow::Result<(Snapshot, Duration)> {
     let started = Instant::now();
@@ -387,10 +421,10 @@ async fn settle_supervised(
         .build()
         .context("building the HTTP client")?;
     loop {
-        pair.supervise()?;
+        stack.supervise()?;
         let left = timeout.saturating_sub(started.elapsed());
         let step = left.min(Duration::from_secs(5));
-        match settle(&http, &pair.base, fx, ledger, step).await {
+        match settle(&http, &stack.base, fx, ledger, step).await {
             Ok((s, _)) => return Ok((s, started.elapsed())),
             Err(e) if started.elapsed() >= timeout => {
                 return Err(e.context(format!("not settled after {}s", timeout.as_secs())))

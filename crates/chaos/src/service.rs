@@ -1,10 +1,16 @@
-//! A service as a real process (`stakingd indexer`, `stakingd api`, …) under a supervisor that
-//! restarts it when it exits, as systemd's `Restart=always` would: the harness kills it with
-//! SIGKILL and checks the system recovers, and a service that gives up on a lost dependency is
-//! brought back the same way in production.
+//! A service as a real process (`stakingd indexer`, `covenant-signer start`, …) under a
+//! supervisor that restarts it when it exits, as systemd's `Restart=always` would: the harness
+//! kills it with SIGKILL (or stops it with SIGSTOP) and checks the system recovers, and a
+//! service that gives up on a lost dependency is brought back the same way in production.
+//!
+//! The fault's timing lives here too: a killed service comes back when [`Service::supervise`]
+//! runs after its restart moment, a held one only after [`Service::release`], a paused one is
+//! continued (SIGCONT) after its pause, so the scenario loop only has to call `supervise` on
+//! every service each tick.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::process::{Child, Command};
@@ -18,10 +24,27 @@ pub struct Service {
     env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
+    /// Killed by the harness: started again by `supervise` at this moment.
+    restart_at: Option<Instant>,
+    /// Killed by the harness and kept down until [`Service::release`].
+    held: bool,
+    /// Stopped (SIGSTOP) by the harness: continued by `supervise` at this moment.
+    resume_at: Option<Instant>,
     /// SIGKILLs the harness sent.
     pub kills: u32,
+    /// SIGSTOPs the harness sent.
+    pub pauses: u32,
     /// Times the process exited on its own and was restarted.
     pub exits: u32,
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, `-TERM`) with kill(1); a child that already exited is fine.
+fn signal(child: &Child, signal: &str) {
+    if let Some(pid) = child.id() {
+        let _ignored = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status();
+    }
 }
 
 impl Service {
@@ -33,7 +56,11 @@ impl Service {
             env: vec![("RUST_LOG".to_owned(), "info".to_owned())],
             log: log_dir.join(format!("{name}.log")),
             child: None,
+            restart_at: None,
+            held: false,
+            resume_at: None,
             kills: 0,
+            pauses: 0,
             exits: 0,
         }
     }
@@ -61,22 +88,75 @@ impl Service {
             )
         })?;
         self.child = Some(child);
+        self.restart_at = None;
         Ok(())
     }
 
-    /// SIGKILL, reaped, not restarted (call [`Service::start`] or [`Service::supervise`]).
-    pub async fn kill(&mut self) -> anyhow::Result<()> {
+    /// Whether the harness holds the process down or stopped right now (a fault in progress).
+    pub fn disturbed(&self) -> bool {
+        self.held || self.restart_at.is_some() || self.resume_at.is_some()
+    }
+
+    /// Whether the harness holds it down until [`Service::release`].
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
+    async fn sigkill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
-            // `start_kill` sends SIGKILL on Unix.
+            // A stopped process dies of SIGKILL too; `start_kill` sends SIGKILL on Unix.
             child.start_kill().ok();
             child.wait().await?;
             self.kills += 1;
         }
+        self.resume_at = None;
         Ok(())
     }
 
-    /// Restarts the process if it has exited by itself (counted in `exits`).
+    /// SIGKILL, reaped; `supervise` starts it again once `down` has passed.
+    pub async fn kill_for(&mut self, down: Duration) -> anyhow::Result<()> {
+        self.sigkill().await?;
+        self.restart_at = Some(Instant::now() + down);
+        Ok(())
+    }
+
+    /// SIGKILL, reaped, kept down until [`Service::release`] (a dead committee member).
+    pub async fn kill_held(&mut self) -> anyhow::Result<()> {
+        self.sigkill().await?;
+        self.held = true;
+        Ok(())
+    }
+
+    /// Lets `supervise` start a held service again.
+    pub fn release(&mut self) {
+        self.held = false;
+    }
+
+    /// SIGSTOP: the process keeps its sockets (connections are accepted by the kernel and then
+    /// hang), so it is a slow service, not a dead one; `supervise` sends SIGCONT after `pause`.
+    pub fn pause_for(&mut self, pause: Duration) {
+        if let Some(child) = &self.child {
+            signal(child, "-STOP");
+            self.pauses += 1;
+            self.resume_at = Some(Instant::now() + pause);
+        }
+    }
+
+    /// Carries out what is due: continues a paused process, starts a killed one whose restart
+    /// moment has passed, and restarts one that exited by itself (counted in `exits`).
     pub fn supervise(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        if let Some(at) = self.resume_at {
+            if now >= at {
+                if let Some(child) = &self.child {
+                    signal(child, "-CONT");
+                }
+                self.resume_at = None;
+            }
+        }
+        if self.held || self.restart_at.is_some_and(|at| now < at) {
+            return Ok(());
+        }
         let exited = match self.child.as_mut() {
             None => true,
             Some(child) => child.try_wait()?.is_some(),
@@ -95,15 +175,16 @@ impl Service {
         Ok(())
     }
 
-    /// SIGTERM and wait (a clean stop at the end of a run).
+    /// SIGTERM and wait (a clean stop at the end of a run); a paused process is continued first.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
+        self.held = false;
+        self.restart_at = None;
         if let Some(mut child) = self.child.take() {
-            if let Some(pid) = child.id() {
-                let _ignored = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
+            if self.resume_at.take().is_some() {
+                signal(&child, "-CONT");
             }
-            match tokio::time::timeout(std::time::Duration::from_secs(15), child.wait()).await {
+            signal(&child, "-TERM");
+            match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
                 Ok(r) => {
                     r?;
                 }
