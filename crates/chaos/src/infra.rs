@@ -178,6 +178,12 @@ pub struct PrivateRabbit {
     running: bool,
 }
 
+/// The delay-queue policy of the README's RabbitMQ section (name, pattern, definition).
+const DELAY_POLICY_NAME: &str = "staking-delay-at-least-once";
+const DELAY_POLICY_PATTERN: &str = "_delay$";
+const DELAY_POLICY_DEFINITION: &str =
+    r#"{"dead-letter-strategy":"at-least-once","overflow":"reject-publish"}"#;
+
 impl PrivateRabbit {
     pub async fn start(dir: &Path, port: u16, dist_port: u16) -> anyhow::Result<Self> {
         let dir = dir.join("rabbitmq");
@@ -228,7 +234,32 @@ impl PrivateRabbit {
             running: false,
         };
         rabbit.up().await?;
+        rabbit.set_delay_queue_policy().await?;
         Ok(rabbit)
+    }
+
+    /// The policy the README asks operators to set: delay queues dead-letter at least once.
+    ///
+    /// Quorum queues dead-letter expired messages at most once by default, so a requeued
+    /// message whose TTL runs out while the node shuts down is dropped on its way back to the
+    /// main queue (seen in this harness's `rabbitmq` scenario). A policy, not a queue argument,
+    /// so the declared topology stays exactly the reference's. Stored in the node's Mnesia
+    /// directory, so it survives the outages.
+    async fn set_delay_queue_policy(&self) -> anyhow::Result<()> {
+        run(
+            self.command("rabbitmqctl")?.args([
+                "-n",
+                &self.node,
+                "set_policy",
+                "--apply-to",
+                "queues",
+                DELAY_POLICY_NAME,
+                DELAY_POLICY_PATTERN,
+                DELAY_POLICY_DEFINITION,
+            ]),
+            "setting the delay queues' at-least-once dead-lettering policy",
+        )
+        .await
     }
 
     fn command(&self, program: &str) -> anyhow::Result<Command> {

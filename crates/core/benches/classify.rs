@@ -145,7 +145,7 @@ fn staking_tx(rng: &mut Rng, version: &ParamsVersion, value: u64) -> Transaction
 
 /// The block, its serialisation, and how many txs of each kind it holds. With `staking`, 2% of
 /// the txs are valid staking txs and 1% tagged-but-invalid ones; without, none is tagged.
-fn mainnet_sized_block(staking: bool) -> (Vec<u8>, [usize; 3]) {
+fn mainnet_sized_block(staking: bool) -> (Vec<u8>, [usize; 3], usize) {
     let mut rng = Rng(2024);
     let params = Preset::Bbn1.params();
     let v1 = params.version(1).unwrap().clone();
@@ -158,8 +158,13 @@ fn mainnet_sized_block(staking: bool) -> (Vec<u8>, [usize; 3]) {
         })
         .collect();
     let mut txdata = Vec::with_capacity(2500);
+    let mut tagged = 0;
     for i in 0..2500 {
-        let tx = match if staking { i % 100 } else { 0 } {
+        let slot = if staking { i % 100 } else { 0 };
+        if matches!(slot, 7 | 37 | 67) || (slot == 97 && i % 200 == 97) {
+            tagged += 1;
+        }
+        let tx = match slot {
             7 | 37 => {
                 let value = 1_000_000 + rng.below(1_000_000_000);
                 staking_tx(&mut rng, &v1, value)
@@ -189,14 +194,14 @@ fn mainnet_sized_block(staking: bool) -> (Vec<u8>, [usize; 3]) {
             StakingTxClass::NotStaking(_) => counts[2] += 1,
         }
     }
-    (serialize(&block), counts)
+    (serialize(&block), counts, tagged)
 }
 
 fn block_benches(c: &mut Criterion) {
     for (name, staking) in [("ordinary_block", false), ("staking_block", true)] {
-        let (bytes, counts) = mainnet_sized_block(staking);
+        let (bytes, counts, tagged) = mainnet_sized_block(staking);
         eprintln!(
-            "{name}: {} bytes, 2500 txs: {} valid staking, {} invalid staking, {} not staking",
+            "{name}: {} bytes, 2500 txs: {} valid staking, {} invalid staking, {} not staking; {tagged} tagged",
             bytes.len(),
             counts[0],
             counts[1],
