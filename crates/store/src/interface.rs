@@ -53,6 +53,11 @@ pub trait IndexerStore: Send + Sync {
         prevouts: &[OutPoint],
     ) -> impl Future<Output = Result<SpentLookup>> + Send;
 
+    /// Txids of every stored staking and unbonding tx: the only txs whose outputs the indexer
+    /// must look up when a later block spends them (it keeps them in memory as a prefilter, so
+    /// a block spending none of them costs no query).
+    fn spendable_txids(&self) -> impl Future<Output = Result<Vec<Txid>>> + Send;
+
     /// Stored staking txs with `from <= inclusion_height < to`, in chain order (for export).
     fn staking_txs_in_range(
         &self,

@@ -259,6 +259,18 @@ impl IndexerStore for SqliteStore {
         })
     }
 
+    async fn spendable_txids(&self) -> Result<Vec<Txid>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT txid FROM staking_txs UNION ALL SELECT txid FROM unbonding_txs",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("list spendable txids"))?;
+        rows.iter()
+            .map(|t| crate::codec::txid_from_db("spendable txid", t))
+            .collect()
+    }
+
     async fn staking_txs_in_range(&self, from: u32, to: u32) -> Result<Vec<StakingTx>> {
         let rows: Vec<StakingRow> = sqlx::query_as(&format!(
             "SELECT {STAKING_COLUMNS} FROM staking_txs WHERE inclusion_height >= $1 \

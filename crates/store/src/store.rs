@@ -132,6 +132,9 @@ impl IndexerStore for Store {
     async fn lookup_spent(&self, prevouts: &[OutPoint]) -> Result<SpentLookup> {
         dispatch!(self.lookup_spent(prevouts))
     }
+    async fn spendable_txids(&self) -> Result<Vec<Txid>> {
+        dispatch!(self.spendable_txids())
+    }
     async fn staking_txs_in_range(&self, from: u32, to: u32) -> Result<Vec<StakingTx>> {
         dispatch!(self.staking_txs_in_range(from, to))
     }

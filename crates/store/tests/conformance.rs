@@ -47,6 +47,7 @@ all_backends!(
     outbox_rows_come_out_in_insertion_order_until_marked_sent,
     the_events_relay_publishes_the_outbox_in_order_and_marks_rows_sent,
     batch_lookup_finds_staking_outputs_and_unbonding_txs,
+    spendable_txids_are_those_of_every_stored_staking_and_unbonding_tx,
     invalid_txs_are_recorded_with_their_reason_and_can_be_filtered,
     rows_that_do_not_belong_to_their_block_are_rejected,
     staking_txs_are_listed_by_height_range_in_chain_order,
