@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{IndexerConfig, QueueConfig};
 use crate::error::{ConfigError, IndexerError};
+use crate::known::KnownTxids;
 use crate::metrics::IndexerMetrics;
 use crate::processor::{prevouts, process_block, BlockInput, StoredView};
 use crate::progress::Progress;
@@ -29,8 +30,12 @@ use crate::start::start_height;
 use crate::unconfirmed::unconfirmed_info;
 use crate::window::{Disconnect, HeightBlock, Window};
 
-/// Blocks fetched ahead of processing (memory bound: this many blocks plus the window).
-const PREFETCH: usize = 8;
+/// Blocks the follower fetches at once while catching up (each `getblockhash` + `getblock` and
+/// its decoding in a task of its own), so fetching overlaps with processing and with itself.
+const PREFETCH: usize = 6;
+/// Fetched blocks queued between the follower and the processing loop. Memory bound: about
+/// `PREFETCH + QUEUED` blocks besides the window's `k − 1` (≈ 3 MB each decoded at mainnet size).
+const QUEUED: usize = 2;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// While catching up, a `btc_info` event every this many blocks (the reference's scanner emits a
 /// chain update, hence a `btc_info`, every 100 confirmed blocks during its bootstrap).
@@ -195,18 +200,24 @@ async fn run_inner(
         config.poll_interval,
         tasks.clone(),
     ));
-    let (tx, mut rx) = mpsc::channel(PREFETCH);
+    let (tx, mut rx) = mpsc::channel(QUEUED);
     let follower = TipFollower::new(
         rpc.clone(),
         FollowerConfig {
             poll_interval: config.poll_interval,
             zmq_endpoint: None,
             start: start_point,
+            prefetch: PREFETCH,
         },
     );
     tokio::spawn(source(follower, tx, tasks.clone()));
 
     let confirmed_tvl = store.confirmed_tvl().await?;
+    let known = KnownTxids::new(store.spendable_txids().await?);
+    tracing::debug!(
+        txids = known.len(),
+        "stored staking and unbonding txids loaded"
+    );
     let mut ix = Indexer {
         config,
         store,
@@ -216,6 +227,7 @@ async fn run_inner(
         window: Window::new(config.params.confirmation_depth()),
         tip,
         confirmed_tvl,
+        known,
         reported_window_tip: None,
         progress: Progress::new(PROGRESS_EVERY, Instant::now(), start.saturating_sub(1)),
     };
@@ -375,6 +387,8 @@ struct Indexer<'a> {
     window: Window,
     tip: Option<BlockRef>,
     confirmed_tvl: Amount,
+    /// Txids of the stored staking and unbonding txs: which prevouts need a lookup.
+    known: KnownTxids,
     reported_window_tip: Option<u32>,
     progress: Progress,
 }
@@ -418,6 +432,13 @@ impl Indexer<'_> {
             Err(e) => return Err(e.into()),
         };
         self.confirmed_tvl = outcome.confirmed_tvl;
+        self.known.extend(
+            write
+                .stakings
+                .iter()
+                .map(|s| s.txid)
+                .chain(write.unbondings.iter().map(|u| u.txid)),
+        );
         if outcome.applied == BlockApplied::Extended {
             self.tip = Some(BlockRef {
                 height: hb.height,
@@ -432,14 +453,15 @@ impl Indexer<'_> {
         Ok(false)
     }
 
-    /// The stored rows this block's spends refer to (one batch query), plus replay facts.
+    /// The stored rows this block's spends refer to (one batch query, none when the block spends
+    /// no output of a stored tx), plus replay facts.
     async fn view(
         &self,
         hb: &HeightBlock,
         shutdown: &CancellationToken,
     ) -> Result<Option<StoredView>, IndexerError> {
         let store = &self.store;
-        let prevs = prevouts(&hb.block);
+        let prevs = self.known.relevant(prevouts(&hb.block));
         let Some(lookup) = retry(
             "looking up spent outputs",
             shutdown,
@@ -493,11 +515,9 @@ impl Indexer<'_> {
         if self.reported_window_tip == Some(window_tip) {
             return;
         }
-        let prevs: Vec<_> = self
-            .window
-            .blocks()
-            .flat_map(|b| prevouts(&b.block))
-            .collect();
+        let prevs = self
+            .known
+            .relevant(self.window.blocks().flat_map(|b| prevouts(&b.block)));
         let stored = match self.store.lookup_spent(&prevs).await {
             Ok(l) => l.stakings,
             Err(e) => {
