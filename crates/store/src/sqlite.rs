@@ -146,6 +146,19 @@ impl IndexerStore for SqliteStore {
         Ok(out)
     }
 
+    async fn apply_blocks(&self, blocks: &[BlockWrite]) -> Result<Vec<ApplyOutcome>> {
+        for block in blocks {
+            check_block_write(block)?;
+        }
+        let mut tx = self.begin().await?;
+        let mut outs = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            outs.push(apply_in(&mut tx, block).await?);
+        }
+        tx.commit().await.map_err(StoreError::db("commit blocks"))?;
+        Ok(outs)
+    }
+
     async fn tip(&self) -> Result<Option<BlockRef>> {
         let mut conn = self
             .pool

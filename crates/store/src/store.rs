@@ -105,6 +105,9 @@ impl IndexerStore for Store {
     async fn apply_block(&self, block: &BlockWrite) -> Result<ApplyOutcome> {
         dispatch!(self.apply_block(block))
     }
+    async fn apply_blocks(&self, blocks: &[BlockWrite]) -> Result<Vec<ApplyOutcome>> {
+        dispatch!(self.apply_blocks(blocks))
+    }
     async fn tip(&self) -> Result<Option<BlockRef>> {
         dispatch!(self.tip())
     }

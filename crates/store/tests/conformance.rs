@@ -35,6 +35,7 @@ all_backends!(
     migrations_run_twice_and_a_new_store_is_empty,
     store_connects_from_its_url,
     a_block_commits_rows_tvl_tip_and_events_together,
+    consecutive_blocks_in_one_transaction_each_see_the_ones_before_and_fail_together,
     a_block_that_does_not_connect_to_the_tip_is_rejected_and_changes_nothing,
     replaying_a_processed_block_ignores_duplicates_and_counts_tvl_once,
     a_different_block_at_a_processed_height_is_a_reorg_error,
