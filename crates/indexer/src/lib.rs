@@ -11,6 +11,7 @@
 pub mod config;
 mod driver;
 pub mod error;
+mod group;
 mod known;
 pub mod metrics;
 pub mod outcome;
