@@ -321,6 +321,25 @@ async fn crash_test(backend: Backend) {
         "the chain must cross the cap"
     );
     assert!(unbonded > 0 && !clean.invalids.is_empty());
+    // Exactly what `build_chain` put in, also when a block spends from the blocks written
+    // together with it while catching up.
+    let n = blocks as usize;
+    assert_eq!(clean.stakings.len(), 3 * n, "every valid stake is stored");
+    assert_eq!(
+        unbonded,
+        n.saturating_sub(2),
+        "every valid unbonding is stored"
+    );
+    let withdrawals = clean
+        .outbox
+        .iter()
+        .filter(|(q, _)| q == QueueName::WithdrawStaking.as_str())
+        .count();
+    assert_eq!(
+        withdrawals,
+        n.saturating_sub(12) + n.saturating_sub(8),
+        "every withdrawal (from staking and from unbonding outputs) is emitted"
+    );
 
     // The crash run: child processes relaying to the broker, killed at random moments spread
     // over the clean run's duration.
