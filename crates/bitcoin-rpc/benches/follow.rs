@@ -52,6 +52,7 @@ fn bench(c: &mut Criterion) {
                         poll_interval: Duration::from_millis(10),
                         zmq_endpoint: None,
                         start: StartPoint::FromHeight(1),
+                        prefetch: 1,
                     },
                 );
                 for _ in 0..BLOCKS {

@@ -22,6 +22,9 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// remembered block is known, and further parents are asked from the node (`getblockheader`).
 const MAX_REMEMBERED: usize = 2_016;
 
+/// Blocks in flight used by [`FollowerConfig::new`]: one at a time.
+pub const DEFAULT_PREFETCH: usize = 1;
+
 /// Where to start following.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartPoint {
@@ -51,15 +54,21 @@ pub struct FollowerConfig {
     pub zmq_endpoint: Option<String>,
     /// Where to start.
     pub start: StartPoint,
+    /// How many blocks may be in flight (requested or fetched, not yet reported) while the
+    /// follower is behind the node's tip; each is `getblockhash` + `getblock` in a task of its
+    /// own, so fetching and decoding overlap with the consumer's work and with each other.
+    /// Memory grows by up to this many decoded blocks. `0` counts as `1` (one at a time).
+    pub prefetch: usize,
 }
 
 impl FollowerConfig {
-    /// Poll every [`DEFAULT_POLL_INTERVAL`], no ZMQ.
+    /// Poll every [`DEFAULT_POLL_INTERVAL`], no ZMQ, one block at a time.
     pub fn new(start: StartPoint) -> Self {
         Self {
             poll_interval: DEFAULT_POLL_INTERVAL,
             zmq_endpoint: None,
             start,
+            prefetch: DEFAULT_PREFETCH,
         }
     }
 }
@@ -93,6 +102,75 @@ struct Seen {
     prev: Option<BlockHash>,
 }
 
+/// A block being fetched: `None` when the height was above the node's tip by then.
+type Fetch = tokio::task::JoinHandle<Result<Option<(BlockHash, Block)>, RpcError>>;
+
+/// Blocks requested ahead, at consecutive heights from the next one to report. Dropping it
+/// aborts the fetches.
+#[derive(Debug, Default)]
+struct Ahead {
+    fetches: VecDeque<(u32, Fetch)>,
+}
+
+impl Ahead {
+    /// Requests the blocks from `next` on, up to `limit` in flight and `tip`, keeping the ones
+    /// already requested if they start at `next`.
+    fn fill(&mut self, client: &RpcClient, next: u32, tip: u32, limit: usize) {
+        if self.fetches.front().is_some_and(|(h, _)| *h != next) {
+            self.clear();
+        }
+        let mut height = self
+            .fetches
+            .back()
+            .map_or(next, |(h, _)| h.saturating_add(1));
+        // The next block is always requested: the caller saw the tip at or above it.
+        while self.fetches.is_empty() || (self.fetches.len() < limit && height <= tip) {
+            let client = client.clone();
+            let fetch = tokio::spawn(async move {
+                let hash = match client.get_block_hash(height).await {
+                    Ok(hash) => hash,
+                    // The chain got shorter since we polled.
+                    Err(RpcError::Rpc { code, .. }) if code == codes::INVALID_PARAMETER => {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok(Some((hash, client.get_block(&hash).await?)))
+            });
+            self.fetches.push_back((height, fetch));
+            height = height.saturating_add(1);
+        }
+    }
+
+    /// The first block's result. Cancel-safe: the fetch stays queued until it has finished.
+    async fn first(&mut self) -> Result<Option<(BlockHash, Block)>, RpcError> {
+        let result = match self.fetches.front_mut() {
+            Some((_, fetch)) => fetch.await,
+            None => return Ok(None),
+        };
+        self.fetches.pop_front();
+        match result {
+            Ok(fetched) => fetched,
+            Err(e) => Err(RpcError::Decode {
+                method: "getblock".to_owned(),
+                reason: format!("the fetching task failed: {e}"),
+            }),
+        }
+    }
+
+    fn clear(&mut self) {
+        for (_, fetch) in self.fetches.drain(..) {
+            fetch.abort();
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
 /// What one look at the node produced.
 enum Step {
     Event(ChainEvent),
@@ -104,9 +182,9 @@ enum Step {
 
 /// Follows the active chain of a node; see the [module docs](self).
 ///
-/// [`TipFollower::next`] is cancel-safe: its state changes only when it returns an event, so
-/// dropping the future (e.g. in `tokio::select!`) or getting an error loses nothing; call it
-/// again to resume.
+/// [`TipFollower::next`] is cancel-safe: the chain it reported changes only when it returns an
+/// event, and blocks fetched ahead stay queued, so dropping the future (e.g. in
+/// `tokio::select!`) or getting an error loses nothing; call it again to resume.
 #[derive(Debug)]
 pub struct TipFollower {
     client: RpcClient,
@@ -117,6 +195,9 @@ pub struct TipFollower {
     chain: VecDeque<Seen>,
     /// Tip height from the last poll; while below it the follower fetches without polling.
     known_tip: Option<u32>,
+    /// Blocks in flight, from the next height to report on.
+    ahead: Ahead,
+    prefetch: usize,
     wake: Wake,
 }
 
@@ -140,6 +221,8 @@ impl TipFollower {
             start_height,
             chain,
             known_tip: None,
+            ahead: Ahead::default(),
+            prefetch: config.prefetch.max(1),
             wake: Wake::new(config.zmq_endpoint),
         }
     }
@@ -206,18 +289,24 @@ impl TipFollower {
     }
 
     async fn connect_at(&mut self, height: u32, last: Option<Seen>) -> Result<Step, RpcError> {
-        let hash = match self.client.get_block_hash(height).await {
-            Ok(hash) => hash,
-            Err(RpcError::Rpc { code, .. }) if code == codes::INVALID_PARAMETER => {
-                // The chain got shorter since we polled.
-                self.known_tip = None;
-                return Ok(Step::Again);
+        let tip = self.known_tip.unwrap_or(height);
+        self.ahead.fill(&self.client, height, tip, self.prefetch);
+        let fetched = match self.ahead.first().await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                // Start afresh at this height on the next call.
+                self.ahead.clear();
+                return Err(e);
             }
-            Err(e) => return Err(e),
         };
-        let block = self.client.get_block(&hash).await?;
+        let Some((hash, block)) = fetched else {
+            self.ahead.clear();
+            self.known_tip = None;
+            return Ok(Step::Again);
+        };
         if let Some(last) = last {
             if block.header.prev_blockhash != last.hash {
+                self.ahead.clear();
                 return self.disconnect(last).await;
             }
         }
@@ -258,6 +347,7 @@ impl TipFollower {
                 prev: None,
             })
         };
+        self.ahead.clear();
         self.chain.pop_back();
         if self.chain.is_empty() {
             match parent {

@@ -18,6 +18,7 @@ mod client;
 mod config;
 mod error;
 mod follower;
+mod hex;
 mod types;
 #[cfg(feature = "zmq")]
 mod zmq;
@@ -25,7 +26,9 @@ mod zmq;
 pub use client::RpcClient;
 pub use config::{default_rpc_port, RpcAuth, RpcConfig, DEFAULT_TIMEOUT};
 pub use error::{codes, RpcError};
-pub use follower::{ChainEvent, FollowerConfig, StartPoint, TipFollower, DEFAULT_POLL_INTERVAL};
+pub use follower::{
+    ChainEvent, FollowerConfig, StartPoint, TipFollower, DEFAULT_POLL_INTERVAL, DEFAULT_PREFETCH,
+};
 pub use types::{
     AcceptOutcome, BlockHeaderInfo, BlockInfo, BlockchainInfo, FeeEstimate, MempoolAcceptance,
     MempoolEntry, RawTransactionInfo, TxOutInfo,

@@ -673,6 +673,7 @@ fn fast_follower(client: &RpcClient, height: u32, hash: BlockHash) -> TipFollowe
             poll_interval: Duration::from_millis(20),
             zmq_endpoint: None,
             start: StartPoint::After { height, hash },
+            prefetch: 1,
         },
     )
 }

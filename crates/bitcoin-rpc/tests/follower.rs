@@ -25,6 +25,15 @@ const FAST_POLL: Duration = Duration::from_millis(10);
 const QUIET: Duration = Duration::from_millis(300);
 
 async fn follower(chain: &Arc<Mutex<FakeChain>>, start: StartPoint) -> TipFollower {
+    follower_with(chain, start, 1).await
+}
+
+/// A follower with up to `prefetch` blocks in flight while catching up.
+async fn follower_with(
+    chain: &Arc<Mutex<FakeChain>>,
+    start: StartPoint,
+    prefetch: usize,
+) -> TipFollower {
     let url = serve_chain(Arc::clone(chain)).await;
     let client = RpcClient::new(RpcConfig::new(
         url,
@@ -40,6 +49,7 @@ async fn follower(chain: &Arc<Mutex<FakeChain>>, start: StartPoint) -> TipFollow
             poll_interval: FAST_POLL,
             zmq_endpoint: None,
             start,
+            prefetch,
         },
     )
 }
@@ -252,7 +262,73 @@ async fn next_until_returns_none_once_shutdown_is_cancelled() {
     assert!(outcome.is_none(), "{outcome:?}");
 }
 
-/// A chain change the property test applies between two catch-ups.
+#[tokio::test]
+async fn with_blocks_fetched_ahead_each_block_is_still_reported_once_in_height_order() {
+    let chain = Arc::new(Mutex::new(FakeChain::with_blocks(40)));
+    let mut follower = follower_with(&chain, StartPoint::FromHeight(3), 6).await;
+
+    assert_eq!(take(&mut follower, 37).await, connected(&chain, 3..=39));
+    assert_quiet(&mut follower).await;
+
+    chain.lock().unwrap().mine(2);
+    assert_eq!(take(&mut follower, 2).await, connected(&chain, 40..=41));
+}
+
+#[tokio::test]
+async fn blocks_fetched_ahead_from_a_branch_that_was_reorged_away_are_disconnected_again() {
+    let chain = Arc::new(Mutex::new(FakeChain::with_blocks(20)));
+    let mut follower = follower_with(&chain, StartPoint::FromHeight(0), 8).await;
+    // Blocks 5..=12 are requested while block 4 is reported.
+    take(&mut follower, 5).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    {
+        let mut chain = chain.lock().unwrap();
+        chain.truncate_to(6);
+        chain.mine(4);
+    }
+    let expected = chain.lock().unwrap().active.clone();
+
+    let mut mirror: Vec<BlockHash> = chain.lock().unwrap().active[..5].to_vec();
+    let mut stale_reported = 0;
+    while mirror != expected {
+        let event = tokio::time::timeout(Duration::from_secs(5), follower.next())
+            .await
+            .expect("the follower converges")
+            .expect("no RPC error");
+        apply(&mut mirror, event);
+        if mirror.len() > 7 && mirror[7] != expected[7] {
+            stale_reported += 1;
+        }
+    }
+    assert_quiet(&mut follower).await;
+    assert!(
+        stale_reported > 0,
+        "the fetched-ahead blocks of the old branch were reported before the reorg was seen"
+    );
+}
+
+/// Applies one event to a mirror of the chain, checking that it fits on top of it.
+fn apply(mirror: &mut Vec<BlockHash>, event: ChainEvent) {
+    match event {
+        ChainEvent::Connected { height, block } => {
+            assert_eq!(height as usize, mirror.len(), "connected out of order");
+            if let Some(parent) = mirror.last() {
+                assert_eq!(block.header.prev_blockhash, *parent, "does not link");
+            }
+            mirror.push(block.block_hash());
+        }
+        ChainEvent::Disconnected { height, hash } => {
+            assert_eq!(
+                height as usize + 1,
+                mirror.len(),
+                "disconnected below the top"
+            );
+            assert_eq!(mirror.pop(), Some(hash));
+        }
+    }
+}
+
+/// A chain change the property test applies.
 #[derive(Clone, Debug)]
 enum Change {
     Mine(u32),
@@ -269,49 +345,49 @@ fn change() -> impl Strategy<Value = Change> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// Whatever the node does, a consumer that pushes on `Connected` and pops on
-    /// `Disconnected` ends up with exactly the node's active chain.
+    /// Whatever the node does, even while the follower is catching up with blocks fetched
+    /// ahead, a consumer that pushes on `Connected` and pops on `Disconnected` ends up with
+    /// exactly the node's active chain.
     #[test]
     fn applying_the_events_always_reproduces_the_nodes_active_chain(
-        changes in proptest::collection::vec(change(), 1..8)
+        changes in proptest::collection::vec((change(), 0usize..6), 1..8),
+        prefetch in prop_oneof![Just(1usize), Just(4usize)],
     ) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let chain = Arc::new(Mutex::new(FakeChain::with_blocks(3)));
-            let mut follower = follower(&chain, StartPoint::FromHeight(0)).await;
+            let mut follower = follower_with(&chain, StartPoint::FromHeight(0), prefetch).await;
             let mut mirror: Vec<BlockHash> = Vec::new();
-            for change in changes {
-                {
-                    let mut chain = chain.lock().unwrap();
-                    match change {
-                        Change::Mine(n) => { chain.mine(n); }
-                        Change::Reorg { depth, mine } => {
-                            let tip = chain.tip_height();
-                            chain.truncate_to(tip.saturating_sub(depth).max(1));
-                            chain.mine(mine);
-                        }
+            for (change, events_before) in changes {
+                // Take some events (possibly mid catch-up), then change the chain under the
+                // follower.
+                for _ in 0..events_before {
+                    if mirror == chain.lock().unwrap().active {
+                        break;
                     }
-                }
-                let expected = chain.lock().unwrap().active.clone();
-                while mirror != expected {
                     let event = tokio::time::timeout(Duration::from_secs(5), follower.next())
                         .await
-                        .expect("the follower converges")
+                        .expect("an event while behind")
                         .expect("no RPC error");
-                    match event {
-                        ChainEvent::Connected { height, block } => {
-                            assert_eq!(height as usize, mirror.len(), "connected out of order");
-                            if let Some(parent) = mirror.last() {
-                                assert_eq!(block.header.prev_blockhash, *parent);
-                            }
-                            mirror.push(block.block_hash());
-                        }
-                        ChainEvent::Disconnected { height, hash } => {
-                            assert_eq!(height as usize + 1, mirror.len(), "disconnected below the top");
-                            assert_eq!(mirror.pop(), Some(hash));
-                        }
+                    apply(&mut mirror, event);
+                }
+                let mut chain = chain.lock().unwrap();
+                match change {
+                    Change::Mine(n) => { chain.mine(n); }
+                    Change::Reorg { depth, mine } => {
+                        let tip = chain.tip_height();
+                        chain.truncate_to(tip.saturating_sub(depth).max(1));
+                        chain.mine(mine);
                     }
                 }
+            }
+            let expected = chain.lock().unwrap().active.clone();
+            while mirror != expected {
+                let event = tokio::time::timeout(Duration::from_secs(5), follower.next())
+                    .await
+                    .expect("the follower converges")
+                    .expect("no RPC error");
+                apply(&mut mirror, event);
             }
         });
     }
@@ -341,6 +417,7 @@ async fn a_zmq_hashblock_wakes_the_follower_long_before_the_next_poll() {
             poll_interval: Duration::from_secs(60),
             zmq_endpoint: Some(endpoint.to_string()),
             start: StartPoint::FromHeight(0),
+            prefetch: 1,
         },
     );
     assert_eq!(take(&mut follower, 1).await, connected(&chain, 0..=0));

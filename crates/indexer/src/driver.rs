@@ -1,7 +1,8 @@
 //! The service around the pure processor: takes the writer lock (a second instance waits as a
 //! hot standby), follows the node with a prefetching block source, keeps the unconfirmed window
-//! in memory, writes each confirmed block in one database transaction (state, tip, outbox),
-//! wakes the outbox relay, and publishes `btc_info` when caught up.
+//! in memory, writes each confirmed block's state, tip and outbox rows in one database
+//! transaction (several consecutive blocks in one while far behind: [`crate::group`]), wakes the
+//! outbox relay, and publishes `btc_info` when caught up.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -22,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{IndexerConfig, QueueConfig};
 use crate::error::{ConfigError, IndexerError};
+use crate::group::Group;
+use crate::known::KnownTxids;
 use crate::metrics::IndexerMetrics;
 use crate::processor::{prevouts, process_block, BlockInput, StoredView};
 use crate::progress::Progress;
@@ -29,8 +32,12 @@ use crate::start::start_height;
 use crate::unconfirmed::unconfirmed_info;
 use crate::window::{Disconnect, HeightBlock, Window};
 
-/// Blocks fetched ahead of processing (memory bound: this many blocks plus the window).
-const PREFETCH: usize = 8;
+/// Blocks the follower fetches at once while catching up (each `getblockhash` + `getblock` and
+/// its decoding in a task of its own), so fetching overlaps with processing and with itself.
+const PREFETCH: usize = 6;
+/// Fetched blocks queued between the follower and the processing loop. Memory bound: about
+/// `PREFETCH + QUEUED` blocks besides the window's `k − 1` (≈ 3 MB each decoded at mainnet size).
+const QUEUED: usize = 2;
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// While catching up, a `btc_info` event every this many blocks (the reference's scanner emits a
 /// chain update, hence a `btc_info`, every 100 confirmed blocks during its bootstrap).
@@ -195,18 +202,24 @@ async fn run_inner(
         config.poll_interval,
         tasks.clone(),
     ));
-    let (tx, mut rx) = mpsc::channel(PREFETCH);
+    let (tx, mut rx) = mpsc::channel(QUEUED);
     let follower = TipFollower::new(
         rpc.clone(),
         FollowerConfig {
             poll_interval: config.poll_interval,
             zmq_endpoint: None,
             start: start_point,
+            prefetch: PREFETCH,
         },
     );
     tokio::spawn(source(follower, tx, tasks.clone()));
 
     let confirmed_tvl = store.confirmed_tvl().await?;
+    let known = KnownTxids::new(store.spendable_txids().await?);
+    tracing::debug!(
+        txids = known.len(),
+        "stored staking and unbonding txids loaded"
+    );
     let mut ix = Indexer {
         config,
         store,
@@ -216,6 +229,8 @@ async fn run_inner(
         window: Window::new(config.params.confirmation_depth()),
         tip,
         confirmed_tvl,
+        known,
+        group: Group::default(),
         reported_window_tip: None,
         progress: Progress::new(PROGRESS_EVERY, Instant::now(), start.saturating_sub(1)),
     };
@@ -246,7 +261,11 @@ async fn run_inner(
                     hash,
                     block,
                 }) {
-                    Some(confirmed) => ix.commit(confirmed, shutdown).await?,
+                    Some(confirmed) => {
+                        // Far behind: more blocks are queued or the node has more.
+                        let behind = !rx.is_empty() || height < node_tip.load(Ordering::Relaxed);
+                        ix.commit(confirmed, behind, shutdown).await?
+                    }
                     None => false,
                 }
             }
@@ -297,6 +316,10 @@ async fn run_inner(
                 .is_none_or(|r| h >= r.saturating_add(BTC_INFO_EVERY))
         });
         if caught_up || info_due {
+            // The event's confirmed TVL is that of the written blocks, queued after their rows.
+            if ix.flush(shutdown).await? {
+                break;
+            }
             ix.publish_btc_info().await;
         }
     }
@@ -375,18 +398,30 @@ struct Indexer<'a> {
     window: Window,
     tip: Option<BlockRef>,
     confirmed_tvl: Amount,
+    /// Txids of the stored staking and unbonding txs: which prevouts need a lookup.
+    known: KnownTxids,
+    /// Processed blocks not yet written (only while far behind the node's tip).
+    group: Group,
     reported_window_tip: Option<u32>,
     progress: Progress,
 }
 
 impl Indexer<'_> {
-    /// Loads what the block may touch, processes it and writes it. `Ok(true)` = shutting down.
+    /// Loads what the block may touch and processes it; writes it at once, or with the next
+    /// blocks while `behind` (see [`crate::group`]). `Ok(true)` = shutting down.
     async fn commit(
         &mut self,
         hb: HeightBlock,
+        behind: bool,
         shutdown: &CancellationToken,
     ) -> Result<bool, IndexerError> {
-        let Some(view) = self.view(&hb, shutdown).await? else {
+        let prevs = self.known.relevant(prevouts(&hb.block));
+        // The view is read from the database: write the group first if the block spends from it.
+        if self.group.spends_from(&prevs) && self.flush(shutdown).await? {
+            return Ok(true);
+        }
+        let replay = self.tip.is_some_and(|t| hb.height <= t.height);
+        let Some(view) = self.view(&hb, &prevs, replay, shutdown).await? else {
             return Ok(true);
         };
         let processed = process_block(
@@ -400,11 +435,33 @@ impl Indexer<'_> {
             },
             &view,
         )?;
+        let write = processed.write;
+        self.known.extend(
+            write
+                .stakings
+                .iter()
+                .map(|s| s.txid)
+                .chain(write.unbondings.iter().map(|u| u.txid)),
+        );
+        self.confirmed_tvl = processed.confirmed_tvl;
+        let now = Instant::now();
+        self.group.push(write, processed.counts, now);
+        if replay || !behind || self.group.due(now) {
+            return self.flush(shutdown).await;
+        }
+        Ok(false)
+    }
+
+    /// Writes the group's blocks in one transaction. `Ok(true)` = shutting down.
+    async fn flush(&mut self, shutdown: &CancellationToken) -> Result<bool, IndexerError> {
+        if self.group.is_empty() {
+            return Ok(false);
+        }
         self.lock.check().await?;
         let store = &self.store;
-        let write = &processed.write;
-        let outcome = match retry("writing a block", shutdown, store_transient, || {
-            store.apply_block(write)
+        let writes = self.group.writes();
+        let outcomes = match retry("writing blocks", shutdown, store_transient, || {
+            store.apply_blocks(writes)
         })
         .await
         {
@@ -417,34 +474,50 @@ impl Indexer<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        self.confirmed_tvl = outcome.confirmed_tvl;
-        if outcome.applied == BlockApplied::Extended {
-            self.tip = Some(BlockRef {
-                height: hb.height,
-                hash: hb.hash,
-            });
+        let (writes, counts) = self.group.take();
+        let mut events = 0;
+        for ((write, counts), outcome) in writes.iter().zip(&counts).zip(&outcomes) {
+            if outcome.applied == BlockApplied::Extended {
+                self.tip = Some(BlockRef {
+                    height: write.height,
+                    hash: write.hash,
+                });
+            }
+            self.metrics
+                .record_block(write.height, counts, outcome.confirmed_tvl.to_sat());
+            events += outcome.events_queued;
         }
-        self.metrics
-            .record_block(hb.height, &processed.counts, outcome.confirmed_tvl.to_sat());
-        if outcome.events_queued > 0 {
+        if let Some(last) = outcomes.last() {
+            if last.confirmed_tvl != self.confirmed_tvl {
+                tracing::error!(
+                    stored = %last.confirmed_tvl,
+                    processed = %self.confirmed_tvl,
+                    "the store and the processor disagree on the confirmed TVL; using the store's"
+                );
+            }
+            self.confirmed_tvl = last.confirmed_tvl;
+        }
+        if events > 0 {
             self.waker.wake();
         }
         Ok(false)
     }
 
-    /// The stored rows this block's spends refer to (one batch query), plus replay facts.
+    /// The stored rows this block's spends refer to (one batch query, none when the block spends
+    /// no output of a stored tx), plus replay facts.
     async fn view(
         &self,
         hb: &HeightBlock,
+        prevs: &[bitcoin::OutPoint],
+        replay: bool,
         shutdown: &CancellationToken,
     ) -> Result<Option<StoredView>, IndexerError> {
         let store = &self.store;
-        let prevs = prevouts(&hb.block);
         let Some(lookup) = retry(
             "looking up spent outputs",
             shutdown,
             store_transient,
-            || store.lookup_spent(&prevs),
+            || store.lookup_spent(prevs),
         )
         .await?
         else {
@@ -464,7 +537,6 @@ impl Indexer<'_> {
             already_stored: HashMap::new(),
             already_unbonded: HashSet::new(),
         };
-        let replay = self.tip.is_some_and(|t| hb.height <= t.height);
         if replay {
             let here = store
                 .staking_txs_in_range(hb.height, hb.height.saturating_add(1))
@@ -493,11 +565,9 @@ impl Indexer<'_> {
         if self.reported_window_tip == Some(window_tip) {
             return;
         }
-        let prevs: Vec<_> = self
-            .window
-            .blocks()
-            .flat_map(|b| prevouts(&b.block))
-            .collect();
+        let prevs = self
+            .known
+            .relevant(self.window.blocks().flat_map(|b| prevouts(&b.block)));
         let stored = match self.store.lookup_spent(&prevs).await {
             Ok(l) => l.stakings,
             Err(e) => {

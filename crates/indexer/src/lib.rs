@@ -1,6 +1,7 @@
 //! The staking indexer (`stakingd indexer`): follows Bitcoin, recognises staking, unbonding and
 //! withdrawal transactions with `staking-core`, keeps the confirmed TVL as the reference does,
-//! and writes each confirmed block's state, tip and outbox events in one database transaction.
+//! and writes each confirmed block's state, tip and outbox events in one database transaction
+//! (consecutive blocks in one while far behind the tip).
 //!
 //! * [`processor`]: the pure block processor (block + params + stored view → `BlockWrite`).
 //! * [`window`]: the unconfirmed window of `k − 1` blocks; reorgs inside it are dropped from
@@ -11,6 +12,8 @@
 pub mod config;
 mod driver;
 pub mod error;
+mod group;
+mod known;
 pub mod metrics;
 pub mod outcome;
 pub mod processor;

@@ -8,11 +8,13 @@
 //! * every event of the clean run reached its queue at least once, in order, with none
 //!   invented (an idempotent consumer that skips repeats sees exactly the clean sequence).
 //!
+//! It runs on SQLite and on PostgreSQL (databases of its own, dropped at the end).
 //! `INDEXER_CRASH_BLOCKS` (default 300) and `INDEXER_CRASH_KILLS` (default 20) give the long
 //! form; `INDEXER_CRASH_SEED` replays a run's kill moments (the seed is printed).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod broker;
+mod database;
 mod support;
 
 use std::path::Path;
@@ -20,10 +22,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bitcoin::{OutPoint, Transaction};
+use database::{Backend, TestDatabase};
 use devnet::{DevnetConfig, DevnetHandle, Node};
 use events::{QueueName, QueueNaming, QueueType};
 use indexer::RawConfig;
-use sqlx::{Connection, SqliteConnection};
 use store::{IndexerStore, InvalidTxQuery, OutboxStore, Store};
 use support::{Fx, V};
 use tokio_util::sync::CancellationToken;
@@ -194,13 +196,11 @@ async fn observe(db: &str) -> Observed {
         limit: Some(1_000_000),
         ..Default::default()
     };
-    let mut conn = SqliteConnection::connect(db).await.unwrap();
-    let outbox: Vec<(String, String)> = sqlx::query_as(
-        "SELECT queue, payload FROM outbox WHERE queue <> 'btc_info_queue' ORDER BY id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let sql = "SELECT queue, payload FROM outbox WHERE queue <> 'btc_info_queue' ORDER BY id";
+    let outbox: Vec<(String, String)> = match &s {
+        Store::Postgres(pg) => sqlx::query_as(sql).fetch_all(pg.pool()).await.unwrap(),
+        Store::Sqlite(lite) => sqlx::query_as(sql).fetch_all(lite.pool()).await.unwrap(),
+    };
     Observed {
         tip: s.tip().await.unwrap(),
         tvl: s.confirmed_tvl().await.unwrap().to_sat(),
@@ -224,8 +224,34 @@ impl Rng {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_indexer_at_random_moments_loses_no_event_and_changes_no_state() {
-    let Some(prefix) = broker::prefix("crash").await else {
+async fn killing_the_indexer_at_random_moments_on_sqlite_loses_no_event_and_changes_no_state() {
+    crash_test(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_indexer_at_random_moments_on_postgres_loses_no_event_and_changes_no_state() {
+    crash_test(Backend::Postgres).await;
+}
+
+/// One crash test at a time: the kill moments are spread over the clean run's duration, which
+/// must be measured under the same load as the crash run (and CI has two cores).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn crash_test(backend: Backend) {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let Some(prefix) = broker::prefix(match backend {
+        Backend::Sqlite => "crash_sqlite",
+        Backend::Postgres => "crash_pg",
+    })
+    .await
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(clean_db) = TestDatabase::new(backend, dir.path(), "clean").await else {
+        return;
+    };
+    let Some(crash_db) = TestDatabase::new(backend, dir.path(), "crash").await else {
         return;
     };
     let naming = QueueNaming::new(prefix.clone());
@@ -240,9 +266,10 @@ async fn killing_the_indexer_at_random_moments_loses_no_event_and_changes_no_sta
             .as_nanos() as u64
             | 1,
     );
-    eprintln!("crash test: {blocks} busy blocks, {kills} kills, INDEXER_CRASH_SEED={seed}");
+    eprintln!(
+        "crash test on {backend:?}: {blocks} busy blocks, {kills} kills, INDEXER_CRASH_SEED={seed}"
+    );
 
-    let dir = tempfile::tempdir().unwrap();
     let fx = Fx::new(&[V::amount(u64::from(ACTIVATION), CAP)], DEPTH);
     let devnet = devnet::spawn(DevnetConfig::default(), CancellationToken::new())
         .await
@@ -260,7 +287,7 @@ async fn killing_the_indexer_at_random_moments_loses_no_event_and_changes_no_sta
     std::fs::write(&params, fx.params_json()).unwrap();
 
     // The clean run, in this process, events kept in its outbox.
-    let clean_db = format!("sqlite://{}", dir.path().join("clean.db").display());
+    let clean_db = clean_db.url.clone();
     let config = RawConfig::from_toml(&config_toml(&devnet, &params, &clean_db, None))
         .unwrap()
         .validate()
@@ -294,10 +321,29 @@ async fn killing_the_indexer_at_random_moments_loses_no_event_and_changes_no_sta
         "the chain must cross the cap"
     );
     assert!(unbonded > 0 && !clean.invalids.is_empty());
+    // Exactly what `build_chain` put in, also when a block spends from the blocks written
+    // together with it while catching up.
+    let n = blocks as usize;
+    assert_eq!(clean.stakings.len(), 3 * n, "every valid stake is stored");
+    assert_eq!(
+        unbonded,
+        n.saturating_sub(2),
+        "every valid unbonding is stored"
+    );
+    let withdrawals = clean
+        .outbox
+        .iter()
+        .filter(|(q, _)| q == QueueName::WithdrawStaking.as_str())
+        .count();
+    assert_eq!(
+        withdrawals,
+        n.saturating_sub(12) + n.saturating_sub(8),
+        "every withdrawal (from staking and from unbonding outputs) is emitted"
+    );
 
     // The crash run: child processes relaying to the broker, killed at random moments spread
     // over the clean run's duration.
-    let crash_db = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let crash_db = crash_db.url.clone();
     let child_config = dir.path().join("crash.toml");
     std::fs::write(
         &child_config,

@@ -22,6 +22,14 @@ pub trait IndexerStore: Send + Sync {
     /// error nothing is written.
     fn apply_block(&self, block: &BlockWrite) -> impl Future<Output = Result<ApplyOutcome>> + Send;
 
+    /// [`IndexerStore::apply_block`] for consecutive blocks in one database transaction (one
+    /// commit, one fsync, instead of one per block): each block is checked against the state the
+    /// ones before it left, and on any error nothing of any of them is written.
+    fn apply_blocks(
+        &self,
+        blocks: &[BlockWrite],
+    ) -> impl Future<Output = Result<Vec<ApplyOutcome>>> + Send;
+
     /// Last processed block, `None` when nothing was processed.
     fn tip(&self) -> impl Future<Output = Result<Option<BlockRef>>> + Send;
 
@@ -52,6 +60,11 @@ pub trait IndexerStore: Send + Sync {
         &self,
         prevouts: &[OutPoint],
     ) -> impl Future<Output = Result<SpentLookup>> + Send;
+
+    /// Txids of every stored staking and unbonding tx: the only txs whose outputs the indexer
+    /// must look up when a later block spends them (it keeps them in memory as a prefilter, so
+    /// a block spending none of them costs no query).
+    fn spendable_txids(&self) -> impl Future<Output = Result<Vec<Txid>>> + Send;
 
     /// Stored staking txs with `from <= inclusion_height < to`, in chain order (for export).
     fn staking_txs_in_range(

@@ -7,8 +7,9 @@
 //! * Migrations are embedded (`migrations/postgres/`, `migrations/sqlite/`); [`Store::migrate`]
 //!   is what `stakingd migrate` runs. Later modules (API tables, …) add their own numbered files
 //!   to both folders and their own module next to `postgres.rs` / `sqlite.rs`.
-//! * One block = one database transaction: rows, confirmed TVL, tip and outbox events commit
-//!   together, so a crash at any moment leaves the state of some clean run.
+//! * One block = one database transaction (or consecutive blocks in one, `apply_blocks`): rows,
+//!   confirmed TVL, tip and outbox events commit together, so a crash at any moment leaves the
+//!   state of some clean run.
 //! * A second indexer waits as a hot standby on [`WriterLock`] (PostgreSQL advisory lock;
 //!   SQLite exclusive lock on a side file).
 

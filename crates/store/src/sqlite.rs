@@ -146,6 +146,19 @@ impl IndexerStore for SqliteStore {
         Ok(out)
     }
 
+    async fn apply_blocks(&self, blocks: &[BlockWrite]) -> Result<Vec<ApplyOutcome>> {
+        for block in blocks {
+            check_block_write(block)?;
+        }
+        let mut tx = self.begin().await?;
+        let mut outs = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            outs.push(apply_in(&mut tx, block).await?);
+        }
+        tx.commit().await.map_err(StoreError::db("commit blocks"))?;
+        Ok(outs)
+    }
+
     async fn tip(&self) -> Result<Option<BlockRef>> {
         let mut conn = self
             .pool
@@ -257,6 +270,18 @@ impl IndexerStore for SqliteStore {
             stakings,
             unbondings: convert_all(unbonding)?,
         })
+    }
+
+    async fn spendable_txids(&self) -> Result<Vec<Txid>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT txid FROM staking_txs UNION ALL SELECT txid FROM unbonding_txs",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("list spendable txids"))?;
+        rows.iter()
+            .map(|t| crate::codec::txid_from_db("spendable txid", t))
+            .collect()
     }
 
     async fn staking_txs_in_range(&self, from: u32, to: u32) -> Result<Vec<StakingTx>> {

@@ -105,6 +105,9 @@ impl IndexerStore for Store {
     async fn apply_block(&self, block: &BlockWrite) -> Result<ApplyOutcome> {
         dispatch!(self.apply_block(block))
     }
+    async fn apply_blocks(&self, blocks: &[BlockWrite]) -> Result<Vec<ApplyOutcome>> {
+        dispatch!(self.apply_blocks(blocks))
+    }
     async fn tip(&self) -> Result<Option<BlockRef>> {
         dispatch!(self.tip())
     }
@@ -131,6 +134,9 @@ impl IndexerStore for Store {
     }
     async fn lookup_spent(&self, prevouts: &[OutPoint]) -> Result<SpentLookup> {
         dispatch!(self.lookup_spent(prevouts))
+    }
+    async fn spendable_txids(&self) -> Result<Vec<Txid>> {
+        dispatch!(self.spendable_txids())
     }
     async fn staking_txs_in_range(&self, from: u32, to: u32) -> Result<Vec<StakingTx>> {
         dispatch!(self.staking_txs_in_range(from, to))

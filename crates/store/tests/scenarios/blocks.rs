@@ -316,3 +316,60 @@ pub async fn tvl_going_negative_is_an_error_and_nothing_of_the_block_is_written(
     assert_eq!(snapshot(&s).await, before);
     assert!(!s.unbonding_tx_exists(u.txid).await.unwrap());
 }
+
+pub async fn consecutive_blocks_in_one_transaction_each_see_the_ones_before_and_fail_together(
+    db: &TestDb,
+) {
+    let together = db.open().await;
+    let mut b100 = block(100, 0, 0);
+    let stake = staking(&b100, 1, 40_000, false);
+    b100.stakings = vec![stake.clone()];
+    b100.events = vec![event("active_staking_queue", 1)];
+    let mut b101 = block(101, 0, 0);
+    b101.unbondings = vec![unbonding(&b101, &stake)];
+    b101.events = vec![event("unbonding_staking_queue", 2)];
+    let mut b102 = block(102, 0, 0);
+    b102.stakings = vec![staking(&b102, 3, 25_000, false)];
+
+    let outs = together
+        .apply_blocks(&[b100.clone(), b101.clone(), b102.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        outs.iter()
+            .map(|o| o.confirmed_tvl.to_sat())
+            .collect::<Vec<_>>(),
+        vec![40_000, 0, 25_000],
+        "each block sees the state the ones before it left"
+    );
+    assert_eq!(outs[1].unbondings_inserted, 1);
+    assert_eq!(
+        together.tip().await.unwrap(),
+        Some(BlockRef {
+            height: 102,
+            hash: b102.hash
+        })
+    );
+    assert_eq!(together.unsent_count().await.unwrap(), 2);
+    assert_eq!(together.apply_blocks(&[]).await.unwrap(), vec![]);
+
+    // A group whose last block does not follow writes nothing, not even its first blocks.
+    let before = snapshot(&together).await;
+    let mut b103 = block(103, 0, 0);
+    b103.stakings = vec![staking(&b103, 4, 10_000, false)];
+    b103.events = vec![event("active_staking_queue", 5)];
+    let stray = block(105, 0, 0);
+    let err = together.apply_blocks(&[b103, stray]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::HeightGap {
+                height: 105,
+                tip_height: 103
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&together).await, before);
+    assert!(together.block_hash_at(103).await.unwrap().is_none());
+}

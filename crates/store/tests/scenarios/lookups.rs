@@ -9,6 +9,32 @@ use store::{IndexerStore, InvalidTxKind, InvalidTxQuery, OutboxStore, SpentLooku
 use crate::common::chain::{block, event, invalid, key, staking, unbonding};
 use crate::common::TestDb;
 
+pub async fn spendable_txids_are_those_of_every_stored_staking_and_unbonding_tx(db: &TestDb) {
+    let s = db.open().await;
+    assert!(s.spendable_txids().await.unwrap().is_empty());
+    let mut b100 = block(100, 0, 0);
+    let a = staking(&b100, 1, 10_000, false);
+    let overflow = staking(&b100, 2, 10_000, true);
+    b100.stakings = vec![a.clone(), overflow.clone()];
+    b100.invalids = vec![invalid(
+        &b100,
+        3,
+        InvalidTxKind::Staking,
+        "staking_time_too_low",
+    )];
+    s.apply_block(&b100).await.unwrap();
+    let mut b101 = block(101, 0, 0);
+    let u = unbonding(&b101, &a);
+    b101.unbondings.push(u.clone());
+    s.apply_block(&b101).await.unwrap();
+
+    let mut found = s.spendable_txids().await.unwrap();
+    found.sort();
+    let mut expected = vec![a.txid, overflow.txid, u.txid];
+    expected.sort();
+    assert_eq!(found, expected, "invalid txs are not spendable stakes");
+}
+
 pub async fn batch_lookup_finds_staking_outputs_and_unbonding_txs(db: &TestDb) {
     let s = db.open().await;
     let mut b100 = block(100, 0, 0);
