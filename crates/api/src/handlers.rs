@@ -24,7 +24,8 @@ pub const FP_PAGE_SIZE: u32 = 500;
 /// At most this many addresses per pubkey lookup.
 pub const MAX_LOOKUP_ADDRESSES: usize = 10;
 
-fn json_raw(bytes: Vec<u8>) -> Response {
+fn json_raw(bytes: impl Into<axum::body::Bytes>) -> Response {
+    let bytes: axum::body::Bytes = bytes.into();
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
@@ -132,7 +133,7 @@ pub async fn eligibility(State(app): State<AppState>, q: QueryPairs) -> Result<R
             "delegation state is not active",
         ));
     }
-    Ok(json_raw(b"null".to_vec()))
+    Ok(json_raw(axum::body::Bytes::from_static(b"null")))
 }
 
 /// The versioned global parameters, in file order.
@@ -178,7 +179,9 @@ pub async fn finality_providers(
         let key = fp.to_string();
         let stats = app.inner.store.fp_stats(&fp).await?;
         if stats.is_none() && !app.inner.fp_index.contains_key(&key) {
-            return Ok(json_raw(br#"{"data":null}"#.to_vec()));
+            return Ok(json_raw(axum::body::Bytes::from_static(
+                br#"{"data":null}"#,
+            )));
         }
         return Ok(Json(Data {
             data: vec![fp_public(&app, stats.as_ref(), &key)],
@@ -321,7 +324,9 @@ pub async fn staker_stats(
                 data: vec![StakerStatsPublic::from(&s)],
             })
             .into_response()),
-            None => Ok(json_raw(br#"{"data":null}"#.to_vec())),
+            None => Ok(json_raw(axum::body::Bytes::from_static(
+                br#"{"data":null}"#,
+            ))),
         };
     }
     let token: Option<StakerToken> = decode_token(q.first("pagination_key"))?;

@@ -44,9 +44,9 @@ impl Metrics {
         Metrics { registry, http }
     }
 
-    pub fn observe_http(&self, endpoint: &str, status: u16, elapsed: Duration) {
+    pub fn observe_http(&self, endpoint: &str, status: axum::http::StatusCode, elapsed: Duration) {
         self.http
-            .with_label_values(&[endpoint, &status.to_string()])
+            .with_label_values(&[endpoint, status.as_str()])
             .observe(elapsed.as_secs_f64());
     }
 

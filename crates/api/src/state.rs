@@ -63,8 +63,8 @@ pub struct AppState {
 pub struct Inner {
     pub store: ApiStore,
     pub params: GlobalParams,
-    /// `{"data": <params>}`, rendered once.
-    pub params_body: Vec<u8>,
+    /// `{"data": <params>}`, rendered once; `Bytes` so each answer shares it instead of copying.
+    pub params_body: axum::body::Bytes,
     pub fps: Vec<FpEntry>,
     /// FP key (lower hex) → index into `fps`.
     pub fp_index: HashMap<String, usize>,
@@ -85,7 +85,8 @@ impl AppState {
         ordinals: Option<crate::ordinals::Ordinals>,
     ) -> Self {
         let params_body = serde_json::to_vec(&serde_json::json!({ "data": params_json(&params) }))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into();
         let fp_index = fps
             .iter()
             .enumerate()
