@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use bitcoin::secp256k1::{Keypair, SecretKey};
-use bitcoin::{Amount, OutPoint, Sequence, Transaction, TxOut, Txid, XOnlyPublicKey};
+use bitcoin::secp256k1::{schnorr, Keypair, SecretKey};
+use bitcoin::{Amount, OutPoint, Sequence, TapSighash, Transaction, TxOut, Txid, XOnlyPublicKey};
 use bitcoin_rpc::RpcClient;
 use devnet::wallet::Wallet;
 use rand::rngs::StdRng;
@@ -66,7 +66,44 @@ pub struct Fixture {
     pub miner: Wallet,
 }
 
+/// The canonical unbonding tx of a stake with its staker's signature (no witness yet).
+pub struct StakerSigned {
+    pub tx: Transaction,
+    pub staking: StakingOutput,
+    pub sighash: TapSighash,
+    pub staker_sig: schnorr::Signature,
+}
+
 impl Fixture {
+    /// The one unbonding tx the params allow for `stake` (output 0 of `txid`), signed by its
+    /// staker: what both the on-chain unbondings and the `/v1/unbonding` requests start from.
+    pub fn staker_signed_unbonding(
+        &self,
+        txid: Txid,
+        stake: &Stake,
+    ) -> anyhow::Result<StakerSigned> {
+        let v = self.version()?;
+        let wallet = &self.stakers[stake.staker];
+        let staking = StakingOutput::new(
+            v.staking_keys(wallet.x_only(), self.fps[stake.fp])?,
+            stake.time,
+        )?;
+        let value = stake.tx.output[0].value;
+        let terms = UnbondingTerms {
+            unbonding_time: v.unbonding_time,
+            unbonding_fee: v.unbonding_fee,
+        };
+        let tx = canonical_unbonding_tx(&staking, OutPoint::new(txid, 0), value, &terms)?;
+        let sighash = unbonding_sighash(&tx, &staking, value)?;
+        let staker_sig = sign(&sighash, wallet.keypair());
+        Ok(StakerSigned {
+            tx,
+            staking,
+            sighash,
+            staker_sig,
+        })
+    }
+
     pub fn new() -> anyhow::Result<Self> {
         let covenants: Vec<Keypair> = (1..=COMMITTEE).map(keypair).collect();
         let pks: Vec<String> = covenants
@@ -312,20 +349,12 @@ impl Load {
         let Some(stake) = self.stakes.get(&txid).cloned() else {
             return Ok(());
         };
-        let v = fx.version()?;
-        let wallet = &fx.stakers[stake.staker];
-        let staking = StakingOutput::new(
-            v.staking_keys(wallet.x_only(), fx.fps[stake.fp])?,
-            stake.time,
-        )?;
-        let value = stake.tx.output[0].value;
-        let terms = UnbondingTerms {
-            unbonding_time: v.unbonding_time,
-            unbonding_fee: v.unbonding_fee,
-        };
-        let mut tx = canonical_unbonding_tx(&staking, OutPoint::new(txid, 0), value, &terms)?;
-        let sighash = unbonding_sighash(&tx, &staking, value)?;
-        let staker_sig = sign(&sighash, wallet.keypair());
+        let StakerSigned {
+            mut tx,
+            staking,
+            sighash,
+            staker_sig,
+        } = fx.staker_signed_unbonding(txid, &stake)?;
         let cov: Vec<_> = fx
             .covenants
             .iter()

@@ -12,15 +12,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bitcoin::consensus::encode::serialize_hex;
-use bitcoin::{OutPoint, Txid};
+use bitcoin::Txid;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
-use staking_core::script::StakingOutput;
-use staking_core::signing::sign;
-use staking_core::unbonding::{canonical_unbonding_tx, unbonding_sighash, UnbondingTerms};
 
-use crate::load::{Fixture, Load, DEPTH};
+use crate::load::{Fixture, Load, StakerSigned, DEPTH};
 
 /// Where one request stands, as the harness saw the API's answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,20 +177,7 @@ fn request_body(fx: &Fixture, load: &Load, txid: Txid) -> anyhow::Result<Request
         .stakes
         .get(&txid)
         .with_context(|| format!("no stake {txid}"))?;
-    let v = fx.version()?;
-    let wallet = &fx.stakers[stake.staker];
-    let staking = StakingOutput::new(
-        v.staking_keys(wallet.x_only(), fx.fps[stake.fp])?,
-        stake.time,
-    )?;
-    let value = stake.tx.output[0].value;
-    let terms = UnbondingTerms {
-        unbonding_time: v.unbonding_time,
-        unbonding_fee: v.unbonding_fee,
-    };
-    let tx = canonical_unbonding_tx(&staking, OutPoint::new(txid, 0), value, &terms)?;
-    let sighash = unbonding_sighash(&tx, &staking, value)?;
-    let signature = sign(&sighash, wallet.keypair());
+    let StakerSigned { tx, staker_sig, .. } = fx.staker_signed_unbonding(txid, stake)?;
     let unbonding = tx.compute_txid();
     Ok(Request {
         unbonding,
@@ -201,7 +185,7 @@ fn request_body(fx: &Fixture, load: &Load, txid: Txid) -> anyhow::Result<Request
             "staking_tx_hash_hex": txid.to_string(),
             "unbonding_tx_hash_hex": unbonding.to_string(),
             "unbonding_tx_hex": serialize_hex(&tx),
-            "staker_signed_signature_hex": hex::encode(signature.as_ref()),
+            "staker_signed_signature_hex": hex::encode(staker_sig.as_ref()),
         }),
         state: State::Trying { lost: false },
     })

@@ -436,13 +436,7 @@ impl Indexer<'_> {
             &view,
         )?;
         let write = processed.write;
-        self.known.extend(
-            write
-                .stakings
-                .iter()
-                .map(|s| s.txid)
-                .chain(write.unbondings.iter().map(|u| u.txid)),
-        );
+        self.known.extend(write.stored_txids());
         self.confirmed_tvl = processed.confirmed_tvl;
         let now = Instant::now();
         self.group.push(write, processed.counts, now);

@@ -33,13 +33,7 @@ pub struct Group {
 
 impl Group {
     pub fn push(&mut self, write: BlockWrite, counts: BlockCounts, now: Instant) {
-        self.txids.extend(
-            write
-                .stakings
-                .iter()
-                .map(|s| s.txid)
-                .chain(write.unbondings.iter().map(|u| u.txid)),
-        );
+        self.txids.extend(write.stored_txids());
         self.since.get_or_insert(now);
         self.writes.push(write);
         self.counts.push(counts);

@@ -132,6 +132,17 @@ pub struct BlockWrite {
     pub events: Vec<OutboxEvent>,
 }
 
+impl BlockWrite {
+    /// The txids of the staking and unbonding txs this block stores: the outputs a later block
+    /// may spend (as a withdrawal or an unbonding).
+    pub fn stored_txids(&self) -> impl Iterator<Item = Txid> + '_ {
+        self.stakings
+            .iter()
+            .map(|s| s.txid)
+            .chain(self.unbondings.iter().map(|u| u.txid))
+    }
+}
+
 /// How `apply_block` related the block to the stored history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockApplied {
