@@ -16,6 +16,7 @@ use events::{
     RabbitMqTransport, Transport,
 };
 use serde_json::Value;
+use testkit::ci;
 use tokio_util::sync::CancellationToken;
 
 const FP: &str = "03d5a0bb72d71993e435d6c5a70e2aa4db500a62cfaae33c56050deefee64ec0";

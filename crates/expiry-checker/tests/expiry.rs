@@ -534,7 +534,7 @@ async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
     let api_side =
         match events::RabbitMqTransport::connect(rabbit.clone(), EventsMetrics::default()).await {
             Ok(t) => Transport::RabbitMq(t),
-            Err(e) if !ci() => {
+            Err(e) if !testkit::ci() => {
                 eprintln!("SKIPPED: RabbitMQ unreachable ({e}); CI=true makes this fail");
                 return;
             }

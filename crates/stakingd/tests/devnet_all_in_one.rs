@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+use testkit::ci;
 
 /// A running `stakingd devnet` with its stdout collected line by line.
 struct Devnet {
@@ -352,39 +350,11 @@ fn demo_completes_every_step_checked_through_the_api_and_a_restart_resumes_it_al
     assert!(stderr.contains("new --datadir"), "{stderr}");
 }
 
-/// A fresh PostgreSQL database URL; `None` (skip) when PostgreSQL is unreachable outside CI.
-fn postgres_database() -> Option<String> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+/// A fresh PostgreSQL database, dropped with the handle; `None` (skip) when PostgreSQL is
+/// unreachable outside CI.
+fn postgres_database() -> Option<testkit::PgTestDb> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        use sqlx::{Connection, Executor};
-        let mut admin = match sqlx::PgConnection::connect(&base).await {
-            Ok(c) => c,
-            Err(e) if !ci() => {
-                eprintln!(
-                    "PostgreSQL unreachable at {base} ({e}): test skipped (CI=true fails instead)"
-                );
-                return None;
-            }
-            Err(e) => panic!("PostgreSQL unreachable at {base} with CI=true: {e}"),
-        };
-        let name = format!(
-            "devnet_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-                % 1_000_000_000
-        );
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let (prefix, _) = base.rsplit_once('/').unwrap();
-        Some(format!("{prefix}/{name}"))
-    })
+    runtime.block_on(testkit::PgTestDb::create_or_skip("devnet_test"))
 }
 
 /// The broker URL; `None` (skip) when RabbitMQ is unreachable outside CI.
@@ -416,7 +386,7 @@ fn demo_on_postgresql_and_rabbitmq_completes_every_step() {
             "--demo",
             "--exit-after-demo",
             "--database-url",
-            &database,
+            &database.url,
             "--amqp-url",
             &amqp,
             "--queue-prefix",

@@ -18,10 +18,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection, Row};
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// A running `stakingd devnet` (in-process queues) with its stdout collected.
 struct Devnet {
     child: Child,
@@ -101,37 +97,6 @@ fn api_get(api: &str, path: &str) -> (u16, Value) {
     (code, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-/// A fresh PostgreSQL database URL; `None` (skip) when PostgreSQL is unreachable outside CI.
-async fn postgres_database() -> Option<String> {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut admin = match PgConnection::connect(&base).await {
-        Ok(c) => c,
-        Err(e) if !ci() => {
-            eprintln!(
-                "PostgreSQL unreachable at {base} ({e}): test skipped (CI=true fails instead)"
-            );
-            return None;
-        }
-        Err(e) => panic!("PostgreSQL unreachable at {base} with CI=true: {e}"),
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!(
-        "devnet_kill_{}_{}",
-        std::process::id(),
-        nanos % 1_000_000_000
-    );
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    Some(format!("{prefix}/{name}"))
-}
-
 /// The sent `active_staking_queue` event's body, once the relay has marked one sent.
 async fn sent_active_staking(db: &mut PgConnection) -> Option<Value> {
     let row = sqlx::query(
@@ -173,9 +138,10 @@ fn wait_for_delegation(api: &str, hash: &str) -> (Value, Value) {
 #[test]
 fn a_kill_9_after_a_stake_is_indexed_and_before_the_api_has_it_loses_nothing_and_applies_it_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let Some(database) = runtime.block_on(postgres_database()) else {
+    let Some(db) = runtime.block_on(testkit::PgTestDb::create_or_skip("devnet_kill")) else {
         return;
     };
+    let database = db.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let datadir = dir.path().join("devnet");
 

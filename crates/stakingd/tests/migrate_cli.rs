@@ -5,7 +5,7 @@
 
 use std::process::{Command, Output};
 
-use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use store::{IndexerStore, Store};
 
 fn stakingd(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -63,33 +63,10 @@ async fn migrate_creates_every_table_on_sqlite_and_is_idempotent() {
 
 #[tokio::test]
 async fn migrate_creates_every_table_on_postgres_and_is_idempotent() {
-    let base = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut admin = match PgConnection::connect(&base).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            eprintln!(
-                "SKIPPED: PostgreSQL unreachable at {base} ({e}); set CI=true to fail instead"
-            );
-            return;
-        }
-        Err(e) => panic!("PostgreSQL unreachable at {base} with CI=true: {e}"),
+    let Some(db) = testkit::PgTestDb::create_or_skip("stakingd_migrate").await else {
+        return;
     };
-    let name = format!("stakingd_migrate_{}", std::process::id());
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await
-        .unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{prefix}/{name}");
-    migrates_once_then_is_up_to_date(&url).await;
-    let _ = admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await;
+    migrates_once_then_is_up_to_date(&db.url).await;
 }
 
 #[test]

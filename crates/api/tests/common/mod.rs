@@ -7,8 +7,6 @@
     reason = "test code: a panic is a failed test"
 )]
 
-use std::str::FromStr;
-
 use api::consumer::Consumer;
 use api::{Config, Service};
 use axum::body::Body;
@@ -18,22 +16,11 @@ use bitcoin::secp256k1::{Keypair, SecretKey, XOnlyPublicKey};
 use events::{Message, QueueName};
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use staking_core::keys::SECP;
 use store::api::{ApiStore, Applied};
 use tower::ServiceExt;
 
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/api-fixtures");
-
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-pub fn pg_base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -41,10 +28,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// A database for one test; SQLite's temp dir lives as long as this.
+/// A database for one test; SQLite's temp dir and PostgreSQL's database live as long as this.
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    _pg: Option<testkit::PgTestDb>,
 }
 
 impl TestDb {
@@ -56,25 +44,16 @@ impl TestDb {
                 Some(TestDb {
                     url,
                     _dir: Some(dir),
+                    _pg: None,
                 })
             }
             Backend::Postgres => {
-                let admin = PgConnectOptions::from_str(&pg_base_url()).unwrap();
-                let mut conn = match PgConnection::connect_with(&admin).await {
-                    Ok(c) => c,
-                    Err(e) if !ci() => {
-                        eprintln!("SKIPPED: PostgreSQL unreachable ({e}); CI=true makes this fail");
-                        return None;
-                    }
-                    Err(e) => panic!("CI=true and PostgreSQL is unreachable: {e}"),
-                };
-                let name = format!("api_test_{:016x}", rand::random::<u64>());
-                conn.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .unwrap();
-                let _ = conn.close().await;
-                let url = admin.database(&name).to_url_lossy().to_string();
-                Some(TestDb { url, _dir: None })
+                let pg = testkit::PgTestDb::create_or_skip("api_test").await?;
+                Some(TestDb {
+                    url: pg.url.clone(),
+                    _dir: None,
+                    _pg: Some(pg),
+                })
             }
         }
     }

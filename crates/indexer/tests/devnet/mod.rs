@@ -8,7 +8,6 @@
     reason = "test code: a panic is a failed test; each test binary uses part of the harness"
 )]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,6 @@ use devnet::{DevnetConfig, DevnetHandle, Node};
 use indexer::{IndexerError, RawConfig};
 use prometheus::Registry;
 use serde_json::Value;
-use sqlx::{Connection, Executor, PgConnection};
 use store::{IndexerStore, OutboxStore, Store};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,44 +29,21 @@ pub enum Backend {
     Postgres,
 }
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-static NEXT_DB: AtomicU32 = AtomicU32::new(0);
-
-/// A database URL for one test; `None` (skip, with a message) when PostgreSQL is unreachable
-/// outside CI. With `CI=true` an unreachable server fails the test.
-async fn database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+/// A database for one test; `None` (skip, with a message) when PostgreSQL is unreachable
+/// outside CI. With `CI=true` an unreachable server fails the test. The PostgreSQL database is
+/// dropped with the returned handle.
+async fn database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Option<(String, Option<testkit::PgTestDb>)> {
     match backend {
-        Backend::Sqlite => Some(format!("sqlite://{}", dir.join("indexer.db").display())),
+        Backend::Sqlite => Some((
+            format!("sqlite://{}", dir.join("indexer.db").display()),
+            None,
+        )),
         Backend::Postgres => {
-            let base = std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-            let mut admin = match PgConnection::connect(&base).await {
-                Ok(c) => c,
-                Err(e) if !ci() => {
-                    eprintln!("PostgreSQL unreachable at {base} ({e}): scenario skipped (set CI=true to fail instead)");
-                    return None;
-                }
-                Err(e) => panic!("PostgreSQL unreachable at {base} with CI=true: {e}"),
-            };
-            let name = format!(
-                "indexer_test_{}_{}_{}",
-                std::process::id(),
-                NEXT_DB.fetch_add(1, Ordering::Relaxed),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-                    % 1_000_000_000
-            );
-            admin
-                .execute(format!("CREATE DATABASE {name}").as_str())
-                .await
-                .unwrap();
-            let (prefix, _) = base.rsplit_once('/').unwrap();
-            Some(format!("{prefix}/{name}"))
+            let pg = testkit::PgTestDb::create_or_skip("indexer_test").await?;
+            Some((pg.url.clone(), Some(pg)))
         }
     }
 }
@@ -87,6 +62,8 @@ pub struct Harness {
     running: Option<(CancellationToken, JoinHandle<Result<(), IndexerError>>)>,
     params_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
+    /// Declared last: dropped after everything that uses it.
+    _db: Option<testkit::PgTestDb>,
 }
 
 /// Where the fork blocks' coinbases pay, so they differ from the originals.
@@ -100,7 +77,7 @@ impl Harness {
     /// `fx` must have its first activation height above 110 (funding coinbases mature first).
     pub async fn start(backend: Backend, fx: Fx) -> Option<Harness> {
         let dir = tempfile::tempdir().unwrap();
-        let db_url = database(backend, dir.path()).await?;
+        let (db_url, db) = database(backend, dir.path()).await?;
         let devnet = devnet::spawn(DevnetConfig::default(), CancellationToken::new())
             .await
             .unwrap();
@@ -143,6 +120,7 @@ impl Harness {
             running: None,
             params_path,
             _dir: dir,
+            _db: db,
         })
     }
 

@@ -8,21 +8,9 @@
 
 pub mod chain;
 
-use std::str::FromStr;
-
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, Executor, PgConnection};
 use store::{PgStore, SqliteStore, Store};
-
-/// Where PostgreSQL is (`DATABASE_URL` overrides; any database name in it is replaced).
-pub fn pg_base_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
 
 /// A fresh, migrated database for one test.
 #[derive(Debug)]
@@ -33,13 +21,8 @@ pub struct TestDb {
 
 #[derive(Debug)]
 enum Kind {
-    Sqlite {
-        _dir: tempfile::TempDir,
-    },
-    Postgres {
-        admin: Box<PgConnectOptions>,
-        name: String,
-    },
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres(Box<testkit::PgTestDb>),
 }
 
 impl TestDb {
@@ -57,34 +40,10 @@ impl TestDb {
     /// `None` (test skipped, with a message) when PostgreSQL is unreachable outside CI; with
     /// `CI=true` an unreachable server fails the test.
     pub async fn postgres() -> Option<TestDb> {
-        let admin =
-            PgConnectOptions::from_str(&pg_base_url()).expect("DATABASE_URL is a PostgreSQL URL");
-        let mut conn = match PgConnection::connect_with(&admin).await {
-            Ok(c) => c,
-            Err(e) if !ci() => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL unreachable at {} ({e}); CI=true makes this fail",
-                    pg_base_url()
-                );
-                return None;
-            }
-            Err(e) => panic!(
-                "CI=true and PostgreSQL is unreachable at {}: {e}",
-                pg_base_url()
-            ),
-        };
-        let name = format!("store_test_{:016x}", rand::random::<u64>());
-        conn.execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .expect("create database");
-        let _ = conn.close().await;
-        let url = admin.clone().database(&name).to_url_lossy().to_string();
+        let pg = testkit::PgTestDb::create_or_skip("store_test").await?;
         let db = TestDb {
-            url,
-            kind: Kind::Postgres {
-                admin: Box::new(admin),
-                name,
-            },
+            url: pg.url.clone(),
+            kind: Kind::Postgres(Box::new(pg)),
         };
         db.open().await.migrate().await.expect("migrate PostgreSQL");
         Some(db)
@@ -96,10 +55,10 @@ impl TestDb {
             Kind::Sqlite { .. } => {
                 Store::Sqlite(SqliteStore::connect(&self.url).await.expect("open SQLite"))
             }
-            Kind::Postgres { admin, name } => {
+            Kind::Postgres(pg) => {
                 let pool = PgPoolOptions::new()
                     .max_connections(4)
-                    .connect_with((**admin).clone().database(name))
+                    .connect_with(pg.connect_options())
                     .await
                     .expect("connect PostgreSQL test database");
                 Store::Postgres(PgStore::from_pool(pool))
@@ -112,27 +71,27 @@ impl TestDb {
     pub fn url_for(&self, app: &str) -> String {
         match &self.kind {
             Kind::Sqlite { .. } => self.url.clone(),
-            Kind::Postgres { .. } if self.url.contains('?') => {
+            Kind::Postgres(_) if self.url.contains('?') => {
                 format!("{}&application_name={app}", self.url)
             }
-            Kind::Postgres { .. } => format!("{}?application_name={app}", self.url),
+            Kind::Postgres(_) => format!("{}?application_name={app}", self.url),
         }
     }
 
     /// Waits until the sessions of `app` have ended (PostgreSQL: a killed client's server
     /// session may still be finishing a COMMIT it sent just before dying).
     pub async fn wait_for_sessions_of(&self, app: &str) {
-        let Kind::Postgres { admin, name } = &self.kind else {
+        let Kind::Postgres(pg) = &self.kind else {
             return;
         };
-        let mut conn = PgConnection::connect_with(admin)
+        let mut conn = PgConnection::connect_with(pg.admin_options())
             .await
             .expect("admin connection");
         for _ in 0..500 {
             let others: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
             )
-            .bind(name)
+            .bind(&pg.name)
             .bind(app)
             .fetch_one(&mut conn)
             .await
@@ -154,34 +113,6 @@ impl TestDb {
             Store::Sqlite(s) => {
                 s.pool().execute(sql).await.expect("raw SQL");
                 s.close().await;
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Kind::Postgres { admin, name } = &self.kind {
-            let (admin, name) = ((**admin).clone(), name.clone());
-            let shown = name.clone();
-            // Drop runs inside the test's runtime: use a thread with its own runtime.
-            let dropped = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let mut conn = PgConnection::connect_with(&admin)
-                        .await
-                        .map_err(std::io::Error::other)?;
-                    conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                        .await
-                        .map_err(std::io::Error::other)?;
-                    Ok::<_, std::io::Error>(())
-                })
-            })
-            .join();
-            if !matches!(dropped, Ok(Ok(()))) {
-                eprintln!("could not drop test database {shown}: {dropped:?}");
             }
         }
     }

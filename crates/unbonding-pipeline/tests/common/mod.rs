@@ -9,7 +9,6 @@
     reason = "test code: a panic is a failed test"
 )]
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,8 +20,6 @@ use covenant_signer::fixture::{Fixture, FixtureShape};
 use covenant_signer::keystore::KeyBackend;
 use covenant_signer::rpc_chain::RpcChain;
 use devnet::wallet::Wallet;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 use staking_core::keys::SECP;
 use store::api::{AddressMapping, ApiStore, ConsumedKey, Delegation, DelegationState, TxInfo};
 use store::api::{NewUnbondingRequest, RequestOutcome};
@@ -32,20 +29,17 @@ use unbonding_pipeline::{Config, SignerEndpoint};
 pub const STAKE: Amount = Amount::from_sat(100_000);
 pub const STAKING_TIME: u16 = 1_000;
 
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
 
-/// A database for one test; SQLite's temp dir lives as long as this.
+/// A database for one test; SQLite's temp dir and PostgreSQL's database live as long as this.
 pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    _pg: Option<testkit::PgTestDb>,
 }
 
 impl TestDb {
@@ -58,27 +52,16 @@ impl TestDb {
                 Some(TestDb {
                     url,
                     _dir: Some(dir),
+                    _pg: None,
                 })
             }
             Backend::Postgres => {
-                let base = std::env::var("DATABASE_URL")
-                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-                let admin = PgConnectOptions::from_str(&base).unwrap();
-                let mut conn = match PgConnection::connect_with(&admin).await {
-                    Ok(c) => c,
-                    Err(e) if !ci() => {
-                        eprintln!("SKIPPED: PostgreSQL unreachable ({e}); CI=true makes this fail");
-                        return None;
-                    }
-                    Err(e) => panic!("CI=true and PostgreSQL is unreachable: {e}"),
-                };
-                let name = format!("pipeline_test_{:016x}", rand::random::<u64>());
-                conn.execute(format!("CREATE DATABASE {name}").as_str())
-                    .await
-                    .unwrap();
-                let _ = conn.close().await;
-                let url = admin.database(&name).to_url_lossy().to_string();
-                Some(TestDb { url, _dir: None })
+                let pg = testkit::PgTestDb::create_or_skip("pipeline_test").await?;
+                Some(TestDb {
+                    url: pg.url.clone(),
+                    _dir: None,
+                    _pg: Some(pg),
+                })
             }
         }
     }

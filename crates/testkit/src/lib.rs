@@ -1,0 +1,167 @@
+//! Test support for the workspace's integration tests.
+//!
+//! Every test that touches PostgreSQL gets a database of its own ([`PgTestDb`]) so tests run in
+//! parallel without seeing each other's rows, and the database is dropped when the handle is, so
+//! a test run leaves nothing on the shared server (CI runs on the same server many times).
+//!
+//! Outside CI a test skips itself, with a message, when PostgreSQL is unreachable; with
+//! `CI=true` (see [`ci`]) it fails instead, so a CI machine without the service cannot pass.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
+
+/// Where PostgreSQL is when `DATABASE_URL` does not say (the machine's trust-auth server).
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Whether missing services must fail tests rather than skip them (`CI=true` or `CI=1`).
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The administrative PostgreSQL URL: `DATABASE_URL`, else [`DEFAULT_PG_URL`]. Test databases
+/// are created through it; its own database name is replaced in theirs.
+pub fn pg_admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+/// Why a test database could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PgTestDbError {
+    #[error("DATABASE_URL {url:?} is not a PostgreSQL URL: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("PostgreSQL at {url}: {reason}")]
+    Server { url: String, reason: String },
+}
+
+/// A fresh, empty PostgreSQL database for one test, dropped (`WITH (FORCE)`, so pools still
+/// open do not keep it alive) when this is dropped.
+#[derive(Debug)]
+pub struct PgTestDb {
+    /// Connection URL of the new database.
+    pub url: String,
+    /// Its name (`{prefix}_{pid}_{n}_{nanos}`).
+    pub name: String,
+    admin: PgConnectOptions,
+    keep: bool,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl PgTestDb {
+    /// Creates a database named after `prefix` (lower-case letters, digits and `_`).
+    ///
+    /// `Ok(None)` means "skip": PostgreSQL is unreachable and this is not CI (a message says
+    /// so on stderr). With `CI=true` an unreachable server is an error.
+    pub async fn create(prefix: &str) -> Result<Option<PgTestDb>, PgTestDbError> {
+        assert!(
+            !prefix.is_empty()
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "a test database prefix is an SQL identifier in lower case, not {prefix:?}"
+        );
+        let url = pg_admin_url();
+        let admin = PgConnectOptions::from_str(&url).map_err(|e| PgTestDbError::BadUrl {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut conn = match PgConnection::connect_with(&admin).await {
+            Ok(c) => c,
+            Err(e) if !ci() => {
+                eprintln!(
+                    "SKIPPED: PostgreSQL unreachable at {url} ({e}); CI=true makes this fail"
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                return Err(PgTestDbError::Server {
+                    url,
+                    reason: format!("unreachable with CI=true: {e}"),
+                })
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "{prefix}_{}_{}_{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let created = conn
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .map_err(|e| PgTestDbError::Server {
+                url: url.clone(),
+                reason: format!("CREATE DATABASE {name}: {e}"),
+            });
+        let _ = conn.close().await;
+        created?;
+        let db_url = admin.clone().database(&name).to_url_lossy().to_string();
+        Ok(Some(PgTestDb {
+            url: db_url,
+            name,
+            admin,
+            keep: std::env::var_os("KEEP_TEST_DB").is_some(),
+        }))
+    }
+
+    /// Options to connect to this database, for a pool of the test's own.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.admin.clone().database(&self.name)
+    }
+
+    /// Options to connect to the server's administrative database (to watch
+    /// `pg_stat_activity`, say).
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
+    /// As [`PgTestDb::create`], panicking on an error (the test fails with its message).
+    pub async fn create_or_skip(prefix: &str) -> Option<PgTestDb> {
+        match PgTestDb::create(prefix).await {
+            Ok(db) => db,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl Drop for PgTestDb {
+    fn drop(&mut self) {
+        if self.keep {
+            eprintln!("KEEP_TEST_DB is set: database {} kept", self.name);
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop may run inside the test's runtime, which cannot block on itself: the drop gets a
+        // thread and a small runtime of its own.
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let mut conn = PgConnection::connect_with(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok(())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!(
+                "could not drop test database {}: the drop panicked",
+                self.name
+            ),
+        }
+    }
+}
