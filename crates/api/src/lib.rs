@@ -15,6 +15,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod handlers;
+pub mod layers;
 pub mod metrics;
 pub mod model;
 pub mod openapi;

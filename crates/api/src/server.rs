@@ -1,26 +1,27 @@
 //! The router and its middleware, in the reference's order: CORS → security headers →
 //! content-length limit → handlers; plus request timeouts, an optional per-client rate limit and
-//! Prometheus metrics.
+//! Prometheus metrics. The API's own middleware is in [`crate::layers`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::layers::{EdgeLayer, GuardLayer};
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
@@ -35,10 +36,6 @@ pub struct ServerSettings {
     pub rate_limit_per_second: Option<u32>,
     pub terms_enabled: bool,
 }
-
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'self'; form-action 'self'; block-all-mixed-content; base-uri 'self';";
-const CSP_SWAGGER: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdnjs.cloudflare.com https://stackpath.bootstrap.com; style-src 'self' 'unsafe-inline' https://cdnjs.cloudflare.com https://stackpath.bootstrap.com; img-src 'self' data: https://cdnjs.cloudflare.com https://stackpath.bootstrap.com; font-src 'self' https://cdnjs.cloudflare.com https://stackpath.bootstrap.com; object-src 'none'; frame-ancestors 'self'; form-action 'self'; block-all-mixed-content; base-uri 'self';";
-const GALXE: &str = "https://dashboard.galxe.com";
 
 /// The OpenAPI document of this configuration (absent optional routes are left out).
 pub fn openapi(settings: &ServerSettings, ordinals: bool) -> utoipa::openapi::OpenApi {
@@ -77,28 +74,29 @@ pub fn router(app: AppState, settings: &ServerSettings, metrics: Metrics) -> Rou
         api = api.route("/v1/ordinals/verify-utxos", post(ordinals::verify_utxos));
     }
     let max = settings.max_content_length;
-    let mut router = api
-        .with_state(app)
-        .merge(SwaggerUi::new("/swagger").url("/openapi.json", doc))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max))
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            content_length(max, req, next)
-        }))
+    let limiter = settings
+        .rate_limit_per_second
+        .and_then(NonZeroU32::new)
+        .map(|rate| {
+            let limiter: Arc<DefaultKeyedRateLimiter<IpAddr>> =
+                Arc::new(RateLimiter::keyed(Quota::per_second(rate)));
+            middleware::from_fn_with_state(limiter, rate_limit)
+        });
+    // One `layer` call: every call adds a boxed level that axum clones on each request.
+    let stack = ServiceBuilder::new()
+        .layer(EdgeLayer::new(metrics))
+        .layer(cors(&settings.allowed_origins))
+        .layer(GuardLayer::new(max))
+        .option_layer(limiter)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
-        ));
-    if let Some(rate) = settings.rate_limit_per_second.and_then(NonZeroU32::new) {
-        let limiter: Arc<DefaultKeyedRateLimiter<IpAddr>> =
-            Arc::new(RateLimiter::keyed(Quota::per_second(rate)));
-        router = router.layer(middleware::from_fn_with_state(limiter, rate_limit));
-    }
-    router
-        .layer(middleware::from_fn(security_headers))
-        .layer(cors(&settings.allowed_origins))
-        .layer(middleware::from_fn(galxe_cors))
-        .layer(middleware::from_fn_with_state(metrics, record_metrics))
+        ))
+        .layer(DefaultBodyLimit::max(max));
+    api.with_state(app)
+        .merge(SwaggerUi::new("/swagger").url("/openapi.json", doc))
+        .fallback(not_found)
+        .layer(stack)
 }
 
 async fn not_found() -> Response {
@@ -132,86 +130,6 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(300))
 }
 
-/// `/v1/staker/delegation/check` admits the Galxe dashboard only.
-async fn galxe_cors(req: Request, next: Next) -> Response {
-    if req.uri().path() != "/v1/staker/delegation/check" {
-        return next.run(req).await;
-    }
-    let from_galxe = req
-        .headers()
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.as_bytes() == GALXE.as_bytes());
-    if !from_galxe {
-        let mut resp = if req.method() == Method::OPTIONS {
-            StatusCode::NO_CONTENT.into_response()
-        } else {
-            next.run(req).await
-        };
-        resp.headers_mut()
-            .remove(header::ACCESS_CONTROL_ALLOW_ORIGIN);
-        return resp;
-    }
-    let mut resp = if req.method() == Method::OPTIONS {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(req).await
-    };
-    let h = resp.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static(GALXE),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, OPTIONS, POST"),
-    );
-    resp
-}
-
-async fn security_headers(req: Request, next: Next) -> Response {
-    let swagger = req.uri().path().starts_with("/swagger");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "x-xss-protection",
-        HeaderValue::from_static("1; mode=block"),
-    );
-    h.insert(
-        "referrer-policy",
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(if swagger { CSP_SWAGGER } else { CSP }),
-    );
-    resp
-}
-
-/// A declared `Content-Length` above the limit on POST/PUT is refused before reading.
-async fn content_length(max: usize, req: Request, next: Next) -> Response {
-    if matches!(*req.method(), Method::POST | Method::PUT) {
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max as u64) {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "Request Entity Too Large",
-            )
-                .into_response();
-        }
-    }
-    next.run(req).await
-}
-
 async fn rate_limit(
     State(limiter): State<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     req: Request,
@@ -232,21 +150,4 @@ async fn rate_limit(
         }
     }
     next.run(req).await
-}
-
-async fn record_metrics(
-    State(metrics): State<Metrics>,
-    req: Request<Body>,
-    next: Next,
-) -> Response {
-    // `MatchedPath` holds an `Arc<str>`: cloning it allocates nothing per request.
-    let endpoint = req.extensions().get::<MatchedPath>().cloned();
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    metrics.observe_http(
-        endpoint.as_ref().map_or("unmatched", MatchedPath::as_str),
-        resp.status(),
-        started.elapsed(),
-    );
-    resp
 }
