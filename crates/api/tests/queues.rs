@@ -16,7 +16,7 @@ use events::{
     RabbitMqTransport, Transport,
 };
 use serde_json::Value;
-use testkit::ci;
+use testkit::{amqp_url, ci, QueueCleanup};
 use tokio_util::sync::CancellationToken;
 
 const FP: &str = "03d5a0bb72d71993e435d6c5a70e2aa4db500a62cfaae33c56050deefee64ec0";
@@ -27,56 +27,15 @@ enum Queues {
     RabbitMq,
 }
 
-fn amqp_uri() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-/// Deletes a test's queues and dead-letter exchange when dropped, even after a panic.
-struct Cleanup(events::QueueNaming);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let naming = self.0.clone();
-        let cleaner = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                use lapin::{Connection, ConnectionProperties};
-                let Ok(c) = Connection::connect(&amqp_uri(), ConnectionProperties::default()).await
-                else {
-                    return;
-                };
-                for q in QueueName::ALL {
-                    for name in [naming.queue(q), naming.delay_queue(q)] {
-                        if let Ok(ch) = c.create_channel().await {
-                            let _ = ch.queue_delete(&name, Default::default()).await;
-                            let _ = ch.close(200, "done").await;
-                        }
-                    }
-                }
-                if let Ok(ch) = c.create_channel().await {
-                    let _ = ch
-                        .exchange_delete(&naming.dead_letter_exchange(), Default::default())
-                        .await;
-                }
-                let _ = c.close(200, "cleanup").await;
-            });
-        });
-        let _ = cleaner.join();
-    }
-}
-
 /// The transport for a test, or `None` (skip outside CI) when the broker is unreachable.
-async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<Cleanup>)> {
+async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<QueueCleanup>)> {
     match kind {
         Queues::InProcess => Some((
             Transport::InProcess(InProcessTransport::new(EventsMetrics::default())),
             None,
         )),
         Queues::RabbitMq => {
-            let mut config = RabbitMqConfig::from_uri(amqp_uri());
+            let mut config = RabbitMqConfig::from_uri(amqp_url());
             config.queue_type = QueueType::Quorum;
             config.queue_prefix = format!(
                 "t_api_{test}_{}_{:x}_",
@@ -85,13 +44,13 @@ async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<Cleanu
             );
             config.publish_timeout = Duration::from_secs(10);
             config.max_reconnect_backoff = Duration::from_millis(500);
-            let cleanup = Cleanup(config.naming());
+            let cleanup = QueueCleanup::new(config.naming());
             match RabbitMqTransport::connect(config, EventsMetrics::default()).await {
                 Ok(t) => Some((Transport::RabbitMq(t), Some(cleanup))),
                 Err(e) if !ci() => {
                     eprintln!(
                         "SKIPPED {test}: RabbitMQ unreachable at {} ({e})",
-                        amqp_uri()
+                        amqp_url()
                     );
                     None
                 }
@@ -107,7 +66,7 @@ struct Running {
     transport: Transport,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), events::EventsError>>,
-    _cleanup: Option<Cleanup>,
+    _cleanup: Option<QueueCleanup>,
 }
 
 impl Running {

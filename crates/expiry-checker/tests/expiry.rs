@@ -477,60 +477,19 @@ async fn the_tip_comes_from_the_nodes_getblockcount() {
     node_stop.cancel();
 }
 
-/// Deletes a test's queues and dead-letter exchange when dropped, even after a panic.
-struct Cleanup(events::QueueNaming);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let naming = self.0.clone();
-        let cleaner = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                use lapin::{Connection, ConnectionProperties};
-                let Ok(c) = Connection::connect(&amqp_uri(), ConnectionProperties::default()).await
-                else {
-                    return;
-                };
-                for q in QueueName::ALL {
-                    for name in [naming.queue(q), naming.delay_queue(q)] {
-                        if let Ok(ch) = c.create_channel().await {
-                            let _ = ch.queue_delete(&name, Default::default()).await;
-                            let _ = ch.close(200, "done").await;
-                        }
-                    }
-                }
-                if let Ok(ch) = c.create_channel().await {
-                    let _ = ch
-                        .exchange_delete(&naming.dead_letter_exchange(), Default::default())
-                        .await;
-                }
-                let _ = c.close(200, "cleanup").await;
-            });
-        });
-        let _ = cleaner.join();
-    }
-}
-
-fn amqp_uri() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
 #[tokio::test]
 async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
     let Some(h) = Harness::new(Backend::Postgres).await else {
         return;
     };
-    let mut rabbit = events::RabbitMqConfig::from_uri(amqp_uri());
+    let mut rabbit = events::RabbitMqConfig::from_uri(testkit::amqp_url());
     rabbit.queue_prefix = format!(
         "t_expiry_{}_{:x}_",
         std::process::id(),
         rand::random::<u32>()
     );
     rabbit.publish_timeout = Duration::from_secs(10);
-    let _cleanup = Cleanup(rabbit.naming());
+    let _cleanup = testkit::QueueCleanup::new(rabbit.naming());
     let api_side =
         match events::RabbitMqTransport::connect(rabbit.clone(), EventsMetrics::default()).await {
             Ok(t) => Transport::RabbitMq(t),

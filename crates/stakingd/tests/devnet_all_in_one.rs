@@ -380,6 +380,7 @@ fn demo_on_postgresql_and_rabbitmq_completes_every_step() {
     };
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("devnet{}_", std::process::id());
+    let _queues = testkit::QueueCleanup::new(events::QueueNaming::new(prefix.clone()));
     let mut devnet = Devnet::start(
         &dir.path().join("devnet"),
         &[

@@ -3,6 +3,7 @@
 //! Every test that touches PostgreSQL gets a database of its own ([`PgTestDb`]) so tests run in
 //! parallel without seeing each other's rows, and the database is dropped when the handle is, so
 //! a test run leaves nothing on the shared server (CI runs on the same server many times).
+//! [`QueueCleanup`] does the same for a test's RabbitMQ queues.
 //!
 //! Outside CI a test skips itself, with a message, when PostgreSQL is unreachable; with
 //! `CI=true` (see [`ci`]) it fails instead, so a CI machine without the service cannot pass.
@@ -162,6 +163,86 @@ impl Drop for PgTestDb {
                 "could not drop test database {}: the drop panicked",
                 self.name
             ),
+        }
+    }
+}
+
+/// The RabbitMQ URL tests use: `AMQP_URL`, else the machine's broker (guest/guest, vhost `/`).
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// Where RabbitMQ is when `AMQP_URL` does not say.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// Deletes a test's queues (every queue and delay queue under its naming) and its dead-letter
+/// exchange when dropped, even after a failed assertion, so the shared broker keeps nothing of
+/// the test. Tests use a prefix of their own ([`events::QueueNaming`]).
+#[derive(Debug)]
+pub struct QueueCleanup {
+    naming: events::QueueNaming,
+    url: String,
+}
+
+impl QueueCleanup {
+    /// Cleans up `naming`'s queues on the broker at [`amqp_url`].
+    pub fn new(naming: events::QueueNaming) -> Self {
+        QueueCleanup {
+            naming,
+            url: amqp_url(),
+        }
+    }
+}
+
+impl Drop for QueueCleanup {
+    fn drop(&mut self) {
+        let (naming, url) = (self.naming.clone(), self.url.clone());
+        // As for the database: a thread and a runtime of its own, whatever context drops this.
+        let cleaned = std::thread::spawn(move || -> Result<(), String> {
+            use lapin::{Connection, ConnectionProperties};
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let c = Connection::connect(&url, ConnectionProperties::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // A failed operation closes its channel: one channel per operation, so one
+                // failure does not keep the rest from being deleted.
+                let mut failed = Vec::new();
+                for q in events::QueueName::ALL {
+                    for name in [naming.queue(q), naming.delay_queue(q)] {
+                        let deleted = match c.create_channel().await {
+                            Ok(ch) => ch.queue_delete(&name, Default::default()).await.map(drop),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = deleted {
+                            failed.push(format!("queue {name}: {e}"));
+                        }
+                    }
+                }
+                let exchange = naming.dead_letter_exchange();
+                let deleted = match c.create_channel().await {
+                    Ok(ch) => ch.exchange_delete(&exchange, Default::default()).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = deleted {
+                    failed.push(format!("exchange {exchange}: {e}"));
+                }
+                let _ = c.close(200, "test cleanup").await;
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(failed.join("; "))
+                }
+            })
+        })
+        .join();
+        match cleaned {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not delete a test's queues: {e}"),
+            Err(_) => eprintln!("could not delete a test's queues: the cleanup panicked"),
         }
     }
 }
