@@ -1,23 +1,17 @@
 //! The service around the pure processor: takes the writer lock (a second instance waits as a
 //! hot standby), follows the node with a prefetching block source, keeps the unconfirmed window
-//! in memory, writes each confirmed block's state, tip and outbox rows in one database
-//! transaction (several consecutive blocks in one while far behind: [`crate::group`]), wakes the
-//! outbox relay, and publishes `btc_info` when caught up.
+//! in memory, hands each confirmed block to the [`crate::writer`] (one database transaction per
+//! block, or per group of blocks while far behind: [`crate::group`]), wakes the outbox relay,
+//! and publishes `btc_info` when caught up.
 
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::Amount;
-use bitcoin_rpc::{ChainEvent, FollowerConfig, RpcClient, RpcError, StartPoint, TipFollower};
-use events::{BtcInfoEvent, Event, Relay, RelayConfig, RelayWaker, Transport};
+use bitcoin_rpc::{ChainEvent, FollowerConfig, RpcClient, StartPoint, TipFollower};
+use events::{Relay, RelayConfig, RelayWaker, Transport};
 use prometheus::Registry;
-use store::{
-    BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, Store, StoreError, WriterLock,
-    INDEXER_LOCK,
-};
+use store::{IndexerStore, Store, INDEXER_LOCK};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,11 +20,11 @@ use crate::error::{ConfigError, IndexerError};
 use crate::group::Group;
 use crate::known::KnownTxids;
 use crate::metrics::IndexerMetrics;
-use crate::processor::{prevouts, process_block, BlockInput, StoredView};
 use crate::progress::Progress;
+use crate::retry::{retry, rpc_transient, MAX_BACKOFF};
 use crate::start::start_height;
-use crate::unconfirmed::unconfirmed_info;
 use crate::window::{Disconnect, HeightBlock, Window};
+use crate::writer::BlockWriter;
 
 /// Blocks the follower fetches at once while catching up (each `getblockhash` + `getblock` and
 /// its decoding in a task of its own), so fetching overlaps with processing and with itself.
@@ -42,46 +36,6 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// While catching up, a `btc_info` event every this many blocks (the reference's scanner emits a
 /// chain update, hence a `btc_info`, every 100 confirmed blocks during its bootstrap).
 const BTC_INFO_EVERY: u32 = 100;
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Retries `op` while it fails with a transient error (backoff up to 10 s); `Ok(None)` if
-/// `shutdown` fires meanwhile.
-async fn retry<T, E, F, Fut>(
-    what: &str,
-    shutdown: &CancellationToken,
-    transient: impl Fn(&E) -> bool,
-    mut op: F,
-) -> Result<Option<T>, E>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match op().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if transient(&e) => {
-                tracing::warn!(error = %e, ?delay, "{what} failed; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return Ok(None),
-                    () = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(MAX_BACKOFF);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn store_transient(e: &StoreError) -> bool {
-    e.is_transient()
-}
-
-fn rpc_transient(e: &RpcError) -> bool {
-    e.is_transient()
-}
-
 /// Why a standalone indexer refuses the in-process queue setting.
 pub const IN_PROCESS_REFUSED: &str = "queue.url is `inprocess`, but a standalone indexer has no \
 in-process consumer: its events would pile up in the outbox and never reach the API. Set queue.url \
@@ -220,7 +174,7 @@ async fn run_inner(
         txids = known.len(),
         "stored staking and unbonding txids loaded"
     );
-    let mut ix = Indexer {
+    let mut ix = BlockWriter {
         config,
         store,
         lock,
@@ -385,224 +339,6 @@ async fn watch_tip(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
-        }
-    }
-}
-
-struct Indexer<'a> {
-    config: &'a IndexerConfig,
-    store: Store,
-    lock: WriterLock,
-    metrics: IndexerMetrics,
-    waker: RelayWaker,
-    window: Window,
-    tip: Option<BlockRef>,
-    confirmed_tvl: Amount,
-    /// Txids of the stored staking and unbonding txs: which prevouts need a lookup.
-    known: KnownTxids,
-    /// Processed blocks not yet written (only while far behind the node's tip).
-    group: Group,
-    reported_window_tip: Option<u32>,
-    progress: Progress,
-}
-
-impl Indexer<'_> {
-    /// Loads what the block may touch and processes it; writes it at once, or with the next
-    /// blocks while `behind` (see [`crate::group`]). `Ok(true)` = shutting down.
-    async fn commit(
-        &mut self,
-        hb: HeightBlock,
-        behind: bool,
-        shutdown: &CancellationToken,
-    ) -> Result<bool, IndexerError> {
-        let prevs = self.known.relevant(prevouts(&hb.block));
-        // The view is read from the database: write the group first if the block spends from it.
-        if self.group.spends_from(&prevs) && self.flush(shutdown).await? {
-            return Ok(true);
-        }
-        let replay = self.tip.is_some_and(|t| hb.height <= t.height);
-        let Some(view) = self.view(&hb, &prevs, replay, shutdown).await? else {
-            return Ok(true);
-        };
-        let processed = process_block(
-            BlockInput {
-                height: hb.height,
-                block: &hb.block,
-                hash: hb.hash,
-                params: &self.config.params,
-                confirmed_tvl: self.confirmed_tvl,
-                extra_event_enabled: self.config.extra_event_enabled,
-            },
-            &view,
-        )?;
-        let write = processed.write;
-        self.known.extend(write.stored_txids());
-        self.confirmed_tvl = processed.confirmed_tvl;
-        let now = Instant::now();
-        self.group.push(write, processed.counts, now);
-        if replay || !behind || self.group.due(now) {
-            return self.flush(shutdown).await;
-        }
-        Ok(false)
-    }
-
-    /// Writes the group's blocks in one transaction. `Ok(true)` = shutting down.
-    async fn flush(&mut self, shutdown: &CancellationToken) -> Result<bool, IndexerError> {
-        if self.group.is_empty() {
-            return Ok(false);
-        }
-        self.lock.check().await?;
-        let store = &self.store;
-        let writes = self.group.writes();
-        let outcomes = match retry("writing blocks", shutdown, store_transient, || {
-            store.apply_blocks(writes)
-        })
-        .await
-        {
-            Ok(Some(o)) => o,
-            Ok(None) => return Ok(true),
-            Err(e @ (StoreError::NotConnected { .. } | StoreError::ConflictingBlock { .. })) => {
-                self.metrics.major_reorgs.inc();
-                tracing::error!(error = %e, "major reorg detected by the store");
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (writes, counts) = self.group.take();
-        let mut events = 0;
-        for ((write, counts), outcome) in writes.iter().zip(&counts).zip(&outcomes) {
-            if outcome.applied == BlockApplied::Extended {
-                self.tip = Some(BlockRef {
-                    height: write.height,
-                    hash: write.hash,
-                });
-            }
-            self.metrics
-                .record_block(write.height, counts, outcome.confirmed_tvl.to_sat());
-            events += outcome.events_queued;
-        }
-        if let Some(last) = outcomes.last() {
-            if last.confirmed_tvl != self.confirmed_tvl {
-                tracing::error!(
-                    stored = %last.confirmed_tvl,
-                    processed = %self.confirmed_tvl,
-                    "the store and the processor disagree on the confirmed TVL; using the store's"
-                );
-            }
-            self.confirmed_tvl = last.confirmed_tvl;
-        }
-        if events > 0 {
-            self.waker.wake();
-        }
-        Ok(false)
-    }
-
-    /// The stored rows this block's spends refer to (one batch query, none when the block spends
-    /// no output of a stored tx), plus replay facts.
-    async fn view(
-        &self,
-        hb: &HeightBlock,
-        prevs: &[bitcoin::OutPoint],
-        replay: bool,
-        shutdown: &CancellationToken,
-    ) -> Result<Option<StoredView>, IndexerError> {
-        let store = &self.store;
-        let Some(lookup) = retry(
-            "looking up spent outputs",
-            shutdown,
-            store_transient,
-            || store.lookup_spent(prevs),
-        )
-        .await?
-        else {
-            return Ok(None);
-        };
-        let mut stakings = lookup.stakings;
-        for u in &lookup.unbondings {
-            if !stakings.iter().any(|s| s.txid == u.staking_txid) {
-                if let Some(s) = store.staking_tx(u.staking_txid).await? {
-                    stakings.push(s);
-                }
-            }
-        }
-        let mut view = StoredView {
-            stakings,
-            unbondings: lookup.unbondings,
-            already_stored: HashMap::new(),
-            already_unbonded: HashSet::new(),
-        };
-        if replay {
-            let here = store
-                .staking_txs_in_range(hb.height, hb.height.saturating_add(1))
-                .await?;
-            let candidates: Vec<_> = here
-                .iter()
-                .chain(view.stakings.iter())
-                .map(|s| s.txid)
-                .collect();
-            for txid in candidates {
-                if store.unbonding_of(txid).await?.is_some() {
-                    view.already_unbonded.insert(txid);
-                }
-            }
-            view.already_stored = here.into_iter().map(|s| (s.txid, s.is_overflow)).collect();
-        }
-        Ok(Some(view))
-    }
-
-    /// Computes the unconfirmed TVL over the window and queues a `btc_info` event, once per new
-    /// window tip. Failures are counted and logged, not fatal (as the reference).
-    async fn publish_btc_info(&mut self) {
-        let Some(window_tip) = self.window.tip_height() else {
-            return;
-        };
-        if self.reported_window_tip == Some(window_tip) {
-            return;
-        }
-        let prevs = self
-            .known
-            .relevant(self.window.blocks().flat_map(|b| prevouts(&b.block)));
-        let stored = match self.store.lookup_spent(&prevs).await {
-            Ok(l) => l.stakings,
-            Err(e) => {
-                self.metrics.failed_unconfirmed.inc();
-                tracing::warn!(error = %e, "unconfirmed TVL: lookup failed");
-                return;
-            }
-        };
-        let info = match unconfirmed_info(
-            self.window.blocks(),
-            &self.config.params,
-            &stored,
-            self.confirmed_tvl,
-        ) {
-            Ok(Some(info)) => info,
-            Ok(None) => return,
-            Err(e) => {
-                self.metrics.failed_unconfirmed.inc();
-                tracing::warn!(error = %e, "unconfirmed TVL not computed");
-                return;
-            }
-        };
-        self.metrics.record_unconfirmed(&info);
-        let event = Event::BtcInfo(BtcInfoEvent {
-            height: u64::from(info.height),
-            confirmed_tvl: info.confirmed_tvl,
-            unconfirmed_tvl: info.unconfirmed_tvl,
-        });
-        let row = OutboxEvent {
-            queue: event.queue().as_str().to_owned(),
-            payload: event.to_json(),
-        };
-        match self.store.enqueue(&[row]).await {
-            Ok(_) => {
-                self.reported_window_tip = Some(window_tip);
-                self.waker.wake();
-            }
-            Err(e) => {
-                self.metrics.failed_unconfirmed.inc();
-                tracing::warn!(error = %e, "btc_info event not queued");
-            }
         }
     }
 }

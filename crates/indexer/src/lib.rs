@@ -18,10 +18,12 @@ pub mod metrics;
 pub mod outcome;
 pub mod processor;
 pub mod progress;
+mod retry;
 mod serve;
 pub mod start;
 pub mod unconfirmed;
 pub mod window;
+mod writer;
 
 pub use config::{IndexerConfig, QueueConfig, RawConfig};
 pub use driver::{rollback, run, run_with, IN_PROCESS_REFUSED};
