@@ -114,7 +114,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = EdgeFuture<S::Future>;
+    type Future = Finishing<S::Future, Done>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -130,15 +130,9 @@ where
         };
         if done.galxe != Galxe::NotThisRoute && req.method() == Method::OPTIONS {
             // The route's preflight never reaches the configured CORS layer.
-            return EdgeFuture::Answered {
-                response: Some(StatusCode::NO_CONTENT.into_response()),
-                done,
-            };
+            return Finishing::answered(StatusCode::NO_CONTENT.into_response(), done);
         }
-        EdgeFuture::Inner {
-            future: self.inner.call(req),
-            done,
-        }
+        Finishing::inner(self.inner.call(req), done)
     }
 }
 
@@ -151,7 +145,7 @@ pub struct Done {
     metrics: Arc<Metrics>,
 }
 
-impl Done {
+impl Finish for Done {
     fn finish(&self, mut resp: Response) -> Response {
         self.galxe.apply(&mut resp);
         self.metrics.observe_http(
@@ -165,29 +159,48 @@ impl Done {
     }
 }
 
+/// What a layer does to the response on its way out.
+pub trait Finish {
+    fn finish(&self, resp: Response) -> Response;
+}
+
 pin_project! {
-    /// [`Edge`]'s response.
-    #[project = EdgeProj]
-    pub enum EdgeFuture<F> {
-        Answered { response: Option<Response>, done: Done },
-        Inner { #[pin] future: F, done: Done },
+    /// A layer's response: answered by the layer itself or by the inner service, then finished.
+    #[project = FinishingProj]
+    pub enum Finishing<F, D> {
+        Answered { response: Option<Response>, done: D },
+        Inner { #[pin] future: F, done: D },
     }
 }
 
-impl<F> Future for EdgeFuture<F>
+impl<F, D> Finishing<F, D> {
+    fn answered(response: Response, done: D) -> Self {
+        Finishing::Answered {
+            response: Some(response),
+            done,
+        }
+    }
+
+    fn inner(future: F, done: D) -> Self {
+        Finishing::Inner { future, done }
+    }
+}
+
+impl<F, D> Future for Finishing<F, D>
 where
     F: Future<Output = Result<Response, Infallible>>,
+    D: Finish,
 {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            EdgeProj::Answered { response, done } => {
+            FinishingProj::Answered { response, done } => {
                 // `None` only if polled again after completion, which futures must not be.
                 let resp = response.take().unwrap_or_default();
                 Poll::Ready(Ok(done.finish(resp)))
             }
-            EdgeProj::Inner { future, done } => {
+            FinishingProj::Inner { future, done } => {
                 let Ok(resp) = ready!(future.poll(cx));
                 Poll::Ready(Ok(done.finish(resp)))
             }
@@ -233,18 +246,18 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = GuardFuture<S::Future>;
+    type Future = Finishing<S::Future, Secure>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let csp = if req.uri().path().starts_with("/swagger") {
+        let secure = Secure(if req.uri().path().starts_with("/swagger") {
             CSP_SWAGGER
         } else {
             CSP
-        };
+        });
         if matches!(*req.method(), Method::POST | Method::PUT) {
             let declared = req
                 .headers()
@@ -258,65 +271,35 @@ where
                     "Request Entity Too Large",
                 )
                     .into_response();
-                return GuardFuture::Answered {
-                    response: Some(resp),
-                    csp,
-                };
+                return Finishing::answered(resp, secure);
             }
         }
-        GuardFuture::Inner {
-            future: self.inner.call(req),
-            csp,
-        }
+        Finishing::inner(self.inner.call(req), secure)
     }
 }
 
-fn secure(mut resp: Response, csp: HeaderValue) -> Response {
-    let h = resp.headers_mut();
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::X_XSS_PROTECTION,
-        HeaderValue::from_static("1; mode=block"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("strict-origin-when-cross-origin"),
-    );
-    h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    resp
-}
+/// The security headers, with the content security policy of the page kind.
+#[derive(Debug)]
+pub struct Secure(HeaderValue);
 
-pin_project! {
-    /// [`Guard`]'s response.
-    #[project = GuardProj]
-    pub enum GuardFuture<F> {
-        Answered { response: Option<Response>, csp: HeaderValue },
-        Inner { #[pin] future: F, csp: HeaderValue },
-    }
-}
-
-impl<F> Future for GuardFuture<F>
-where
-    F: Future<Output = Result<Response, Infallible>>,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            GuardProj::Answered { response, csp } => {
-                // `None` only if polled again after completion, which futures must not be.
-                let resp = response.take().unwrap_or_default();
-                Poll::Ready(Ok(secure(resp, csp.clone())))
-            }
-            GuardProj::Inner { future, csp } => {
-                let Ok(resp) = ready!(future.poll(cx));
-                Poll::Ready(Ok(secure(resp, csp.clone())))
-            }
-        }
+impl Finish for Secure {
+    fn finish(&self, mut resp: Response) -> Response {
+        let h = resp.headers_mut();
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::X_XSS_PROTECTION,
+            HeaderValue::from_static("1; mode=block"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        );
+        h.insert(header::CONTENT_SECURITY_POLICY, self.0.clone());
+        resp
     }
 }
 

@@ -258,25 +258,14 @@ pub async fn run(ctx: &mut Ctx, fault: Fault, plan: &Plan) -> anyhow::Result<Rep
         plan,
     )
     .await;
-    let (kills, pauses, exits) = stack.counts();
-    report.kills = kills
-        + committee
-            .members
-            .iter()
-            .map(|m| m.service.kills)
-            .sum::<u32>();
-    report.pauses = pauses
-        + committee
-            .members
-            .iter()
-            .map(|m| m.service.pauses)
-            .sum::<u32>();
-    report.exits = exits
-        + committee
-            .members
-            .iter()
-            .map(|m| m.service.exits)
-            .sum::<u32>();
+    let (kills, pauses, exits) = committee
+        .members
+        .iter()
+        .map(|m| &m.service)
+        .fold(stack.counts(), |(k, p, e), s| {
+            (k + s.kills, p + s.pauses, e + s.exits)
+        });
+    (report.kills, report.pauses, report.exits) = (kills, pauses, exits);
     stack.stop().await?;
     committee.stop().await?;
     report.stakes = load.sent_stakes;

@@ -8,6 +8,7 @@
 //! Outside CI a test skips itself, with a message, when PostgreSQL is unreachable; with
 //! `CI=true` (see [`ci`]) it fails instead, so a CI machine without the service cannot pass.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -137,33 +138,35 @@ impl Drop for PgTestDb {
             return;
         }
         let (admin, name) = (self.admin.clone(), self.name.clone());
-        // Drop may run inside the test's runtime, which cannot block on itself: the drop gets a
-        // thread and a small runtime of its own.
-        let dropped = std::thread::spawn(move || -> Result<(), String> {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        let what = format!("drop test database {}", self.name);
+        on_own_runtime(&what, async move {
+            let mut conn = PgConnection::connect_with(&admin)
+                .await
                 .map_err(|e| e.to_string())?;
-            rt.block_on(async move {
-                let mut conn = PgConnection::connect_with(&admin)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = conn.close().await;
-                Ok(())
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!(
-                "could not drop test database {}: the drop panicked",
-                self.name
-            ),
-        }
+            conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = conn.close().await;
+            Ok(())
+        });
+    }
+}
+
+/// Runs `cleanup` to completion on a thread and a small runtime of its own, and reports its
+/// failure on stderr. `Drop` may run inside a test's runtime, which cannot block on itself.
+fn on_own_runtime(what: &str, cleanup: impl Future<Output = Result<(), String>> + Send + 'static) {
+    let done = std::thread::spawn(move || -> Result<(), String> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(cleanup)
+    })
+    .join();
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("could not {what}: {e}"),
+        Err(_) => eprintln!("could not {what}: the cleanup panicked"),
     }
 }
 
@@ -197,52 +200,39 @@ impl QueueCleanup {
 impl Drop for QueueCleanup {
     fn drop(&mut self) {
         let (naming, url) = (self.naming.clone(), self.url.clone());
-        // As for the database: a thread and a runtime of its own, whatever context drops this.
-        let cleaned = std::thread::spawn(move || -> Result<(), String> {
+        on_own_runtime("delete a test's queues", async move {
             use lapin::{Connection, ConnectionProperties};
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+            let c = Connection::connect(&url, ConnectionProperties::default())
+                .await
                 .map_err(|e| e.to_string())?;
-            rt.block_on(async move {
-                let c = Connection::connect(&url, ConnectionProperties::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                // A failed operation closes its channel: one channel per operation, so one
-                // failure does not keep the rest from being deleted.
-                let mut failed = Vec::new();
-                for q in events::QueueName::ALL {
-                    for name in [naming.queue(q), naming.delay_queue(q)] {
-                        let deleted = match c.create_channel().await {
-                            Ok(ch) => ch.queue_delete(&name, Default::default()).await.map(drop),
-                            Err(e) => Err(e),
-                        };
-                        if let Err(e) = deleted {
-                            failed.push(format!("queue {name}: {e}"));
-                        }
+            // A failed operation closes its channel: one channel per operation, so one
+            // failure does not keep the rest from being deleted.
+            let mut failed = Vec::new();
+            for q in events::QueueName::ALL {
+                for name in [naming.queue(q), naming.delay_queue(q)] {
+                    let deleted = match c.create_channel().await {
+                        Ok(ch) => ch.queue_delete(&name, Default::default()).await.map(drop),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = deleted {
+                        failed.push(format!("queue {name}: {e}"));
                     }
                 }
-                let exchange = naming.dead_letter_exchange();
-                let deleted = match c.create_channel().await {
-                    Ok(ch) => ch.exchange_delete(&exchange, Default::default()).await,
-                    Err(e) => Err(e),
-                };
-                if let Err(e) = deleted {
-                    failed.push(format!("exchange {exchange}: {e}"));
-                }
-                let _ = c.close(200, "test cleanup").await;
-                if failed.is_empty() {
-                    Ok(())
-                } else {
-                    Err(failed.join("; "))
-                }
-            })
-        })
-        .join();
-        match cleaned {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not delete a test's queues: {e}"),
-            Err(_) => eprintln!("could not delete a test's queues: the cleanup panicked"),
-        }
+            }
+            let exchange = naming.dead_letter_exchange();
+            let deleted = match c.create_channel().await {
+                Ok(ch) => ch.exchange_delete(&exchange, Default::default()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = deleted {
+                failed.push(format!("exchange {exchange}: {e}"));
+            }
+            let _ = c.close(200, "test cleanup").await;
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("; "))
+            }
+        });
     }
 }
