@@ -325,7 +325,11 @@ async fn rabbitmq_a_lost_connection_is_reconnected_and_no_event_is_lost() {
     let closed = match close_connections_named(&prefix) {
         Ok(closed) => closed,
         Err(cause) => {
-            testkit::unreachable(testkit::Service::RabbitMqCtl, &testkit::amqp_url(), &cause);
+            testkit::service_unreachable(
+                testkit::Service::RabbitMqCtl,
+                &testkit::amqp_url(),
+                &cause,
+            );
             shutdown.cancel();
             return;
         }

@@ -6,7 +6,8 @@
 //! [`QueueCleanup`] does the same for a test's RabbitMQ queues.
 //!
 //! A test whose service is unreachable fails with a sentence saying how to start it, unless the
-//! developer opted into skipping ([`services`]: [`ALLOW_SKIP_VAR`], never with `CI=true`).
+//! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
+//! `CI=true`).
 
 mod services;
 
@@ -18,7 +19,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 pub use services::{
-    ci, redact_url, skip_allowed, skip_summary, unreachable, unreachable_message, Service,
+    ci, redact_url, service_unreachable, skip_allowed, skip_summary, unreachable_message, Service,
     ALLOW_SKIP_VAR,
 };
 
@@ -60,7 +61,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl PgTestDb {
     /// Creates a database named after `prefix` (lower-case letters, digits and `_`).
     ///
-    /// An unreachable server fails the test ([`unreachable`]); `Ok(None)` means "skip": it is
+    /// An unreachable server fails the test ([`service_unreachable`]); `Ok(None)` means "skip": it is
     /// unreachable and the developer allowed skipping.
     pub async fn create(prefix: &str) -> Result<Option<PgTestDb>, PgTestDbError> {
         assert!(
@@ -82,7 +83,7 @@ impl PgTestDb {
         let mut conn = match connected {
             Ok(c) => c,
             Err(e) => {
-                unreachable(Service::PostgreSql, &url, &e);
+                service_unreachable(Service::PostgreSql, &url, &e);
                 return Ok(None);
             }
         };
@@ -181,7 +182,7 @@ pub fn amqp_url() -> String {
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// [`amqp_url`] once the broker there accepted a connection (closed again). An unreachable
-/// broker fails the test ([`unreachable`]); `None` means "skip": it is unreachable and the
+/// broker fails the test ([`service_unreachable`]); `None` means "skip": it is unreachable and the
 /// developer allowed skipping.
 pub async fn rabbitmq() -> Option<String> {
     use lapin::{Connection, ConnectionProperties};
@@ -199,7 +200,7 @@ pub async fn rabbitmq() -> Option<String> {
             Some(url)
         }
         Err(e) => {
-            unreachable(Service::RabbitMq, &url, &e);
+            service_unreachable(Service::RabbitMq, &url, &e);
             None
         }
     }

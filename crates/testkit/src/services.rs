@@ -104,7 +104,7 @@ pub fn unreachable_message(service: Service, url: &str, cause: &dyn fmt::Display
 ///
 /// Every test that needs PostgreSQL or RabbitMQ comes through here (through
 /// [`crate::PgTestDb::create`] and [`crate::rabbitmq`]), so there is one skip rule.
-pub fn unreachable(service: Service, url: &str, cause: &dyn fmt::Display) {
+pub fn service_unreachable(service: Service, url: &str, cause: &dyn fmt::Display) {
     let message = unreachable_message(service, url, cause);
     assert!(skip_allowed(), "{message}");
     let test = std::thread::current()
