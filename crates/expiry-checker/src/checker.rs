@@ -148,10 +148,7 @@ async fn sleep_or_stop(delay: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-async fn connect(
-    config: &Config,
-    shutdown: &CancellationToken,
-) -> Result<Option<Db>, ExpiryError> {
+async fn connect(config: &Config, shutdown: &CancellationToken) -> Result<Option<Db>, ExpiryError> {
     let mut delay = Duration::from_millis(200);
     loop {
         let options = DbOptions {

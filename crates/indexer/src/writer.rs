@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use bitcoin::Amount;
 use events::{BtcInfoEvent, Event, RelayWaker};
-use store::{BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, StoreError, WriterLock};
+use store::{
+    BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, StoreError, WriterLock,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::IndexerConfig;

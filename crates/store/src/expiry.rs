@@ -179,7 +179,12 @@ impl ExpiryStore {
 
     /// Claims up to `limit` unsent expiry outbox rows for `owner` until `lease` from now:
     /// unclaimed ones, ones whose lease ran out, and ones `owner` already holds.
-    async fn claim_outbox(&self, owner: &str, lease: Duration, limit: u32) -> Result<Vec<OutboxRow>> {
+    async fn claim_outbox(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>> {
         let now = now();
         let until = now.saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX));
         let sql = format!(

@@ -52,7 +52,10 @@ mod tests {
 
     #[test]
     fn control_characters_other_than_newline_and_tab_are_escaped() {
-        assert_eq!(error_text("a\0b\u{1b}[31mc\rd"), "a\\u{0}b\\u{1b}[31mc\\u{d}d");
+        assert_eq!(
+            error_text("a\0b\u{1b}[31mc\rd"),
+            "a\\u{0}b\\u{1b}[31mc\\u{d}d"
+        );
     }
 
     #[test]

@@ -76,12 +76,9 @@ const CLAIM_COLUMNS: &str = "id, attempts, lease_until, staking_tx_hash, unbondi
 const PROGRESS_COLUMNS: &str = "id, unbonding_tx_hash, state, attempts, lease_until, last_error, \
      failure_reason, sent_txid";
 
-/// A claimed row as `RETURNING` gives it back.
+/// The columns of a request as the API accepted it.
 #[derive(sqlx::FromRow)]
-struct ClaimedRow {
-    id: i64,
-    attempts: i64,
-    lease_until: Option<i64>,
+pub(crate) struct RequestColumns {
     staking_tx_hash: String,
     unbonding_tx_hash: String,
     unbonding_tx_hex: String,
@@ -94,18 +91,8 @@ struct ClaimedRow {
     staking_amount: i64,
 }
 
-impl ClaimedRow {
-    fn decode(self, until: i64) -> ClaimedUnbonding {
-        let (id, attempts, lease_until) = (self.id, self.attempts, self.lease_until);
-        ClaimedUnbonding {
-            id,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-            lease_until_ms: lease_until.unwrap_or(until),
-            request: self.request().map_err(|e| e.to_string()),
-        }
-    }
-
-    fn request(self) -> Result<NewUnbondingRequest> {
+impl RequestColumns {
+    pub(crate) fn decode(self) -> Result<NewUnbondingRequest> {
         Ok(NewUnbondingRequest {
             staking_tx_hash: parse_txid(&self.staking_tx_hash)?,
             unbonding_tx_hash: parse_txid(&self.unbonding_tx_hash)?,
@@ -119,6 +106,16 @@ impl ClaimedRow {
             staking_amount: Amount::from_sat(u64_of("staking_amount", self.staking_amount)?),
         })
     }
+}
+
+/// A claimed row as `RETURNING` gives it back.
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    attempts: i64,
+    lease_until: Option<i64>,
+    #[sqlx(flatten)]
+    request: RequestColumns,
 }
 
 #[derive(sqlx::FromRow)]
@@ -208,8 +205,15 @@ impl UnbondingStore {
             .bind(i64::from(limit))
             .fetch_all("claim unbonding requests")
             .await?;
-        let mut claimed: Vec<ClaimedUnbonding> =
-            rows.into_iter().map(|r| r.decode(until)).collect();
+        let mut claimed: Vec<ClaimedUnbonding> = rows
+            .into_iter()
+            .map(|r| ClaimedUnbonding {
+                id: r.id,
+                attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+                lease_until_ms: r.lease_until.unwrap_or(until),
+                request: r.request.decode().map_err(|e| e.to_string()),
+            })
+            .collect();
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
     }

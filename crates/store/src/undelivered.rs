@@ -72,7 +72,11 @@ impl Db {
             .await?;
         let finished: HashSet<(String, String)> = consumed
             .into_iter()
-            .chain(parked.iter().map(|(queue, body)| key(queue, body.as_bytes())))
+            .chain(
+                parked
+                    .iter()
+                    .map(|(queue, body)| key(queue, body.as_bytes())),
+            )
             .collect();
         let mut undelivered = Vec::new();
         for table in [OutboxTable::Indexer, OutboxTable::Expiry] {

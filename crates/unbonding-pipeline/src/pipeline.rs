@@ -259,9 +259,7 @@ impl Pipeline {
                 tracing::warn!(id = item.id, kind = kind.label(), %reason, "unbonding request failed");
                 summary.failed = 1;
                 (
-                    store
-                        .record_failed(item.id, token, reason)
-                        .await?,
+                    store.record_failed(item.id, token, reason).await?,
                     format!("failed_{}", kind.label()),
                 )
             }
@@ -278,9 +276,7 @@ impl Pipeline {
                     tracing::warn!(id = item.id, kind = kind.label(), %reason, "unbonding request failed");
                     summary.failed = 1;
                     (
-                        store
-                            .record_failed(item.id, token, &reason)
-                            .await?,
+                        store.record_failed(item.id, token, &reason).await?,
                         format!("failed_{}", kind.label()),
                     )
                 } else {

@@ -118,31 +118,19 @@ async fn expired_lease(backend: Backend) {
     assert_eq!((second[0].id, second[0].attempts), (id, 2));
     let txid = request(0).unbonding_tx_hash;
     assert_eq!(
-        store
-            .record_sent(id, "first", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "first", &txid).await.unwrap(),
         Recorded::LeaseLost
     );
     assert_eq!(
-        store
-            .record_failed(id, "first", "stale")
-            .await
-            .unwrap(),
+        store.record_failed(id, "first", "stale").await.unwrap(),
         Recorded::LeaseLost
     );
     assert_eq!(
-        store
-            .record_sent(id, "second", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "second", &txid).await.unwrap(),
         Recorded::Yes
     );
     assert_eq!(
-        store
-            .record_sent(id, "second", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "second", &txid).await.unwrap(),
         Recorded::LeaseLost,
         "an outcome is recorded once"
     );
@@ -169,11 +157,7 @@ async fn backoff_and_requeue(backend: Backend) {
             .unwrap(),
         Recorded::Yes
     );
-    assert!(store
-        .claim("p", lease, 1)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.claim("p", lease, 1).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let again = store.claim("p", lease, 1).await.unwrap();
     assert_eq!(again[0].attempts, 2);
@@ -187,14 +171,8 @@ async fn backoff_and_requeue(backend: Backend) {
     assert_eq!(p.last_error.as_deref(), Some("node down"));
 
     store.claim("p", lease, 1).await.unwrap();
-    store
-        .record_failed(id, "p", "gave up")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.requeue_failed(Some(id + 1)).await.unwrap(),
-        0
-    );
+    store.record_failed(id, "p", "gave up").await.unwrap();
+    assert_eq!(store.requeue_failed(Some(id + 1)).await.unwrap(), 0);
     assert_eq!(store.requeue_failed(Some(id)).await.unwrap(), 1);
     let p = &store.progress().await.unwrap()[0];
     assert_eq!((p.state.as_str(), p.attempts), ("accepted", 0));

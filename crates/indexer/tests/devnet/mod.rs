@@ -103,9 +103,9 @@ impl Harness {
         }
         let params_path = dir.path().join("params.json");
         std::fs::write(&params_path, fx.params_json()).unwrap();
-        let db = Db::connect(&DbOptions::new(db_url.as_str())).await.unwrap();
-        db.migrate().await.unwrap();
-        let (store, outbox) = (db.indexer(), db.outbox());
+        let handle = Db::connect(&DbOptions::new(db_url.as_str())).await.unwrap();
+        handle.migrate().await.unwrap();
+        let (store, outbox) = (handle.indexer(), handle.outbox());
         let depth = u32::from(fx.params.confirmation_depth());
         let activation = u32::try_from(fx.params.first_activation_height().0).unwrap();
         Some(Harness {
@@ -251,7 +251,7 @@ impl Harness {
 
     /// Every queued event body of `queue`, in order.
     pub async fn events(&self, queue: &str) -> Vec<Value> {
-        self.store
+        self.outbox
             .fetch_unsent(1_000_000)
             .await
             .unwrap()
@@ -263,7 +263,7 @@ impl Harness {
 
     /// Every queued event except `btc_info`, as (queue, body).
     pub async fn chain_events(&self) -> Vec<(String, String)> {
-        self.store
+        self.outbox
             .fetch_unsent(1_000_000)
             .await
             .unwrap()

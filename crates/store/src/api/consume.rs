@@ -29,7 +29,8 @@ async fn record(tx: &mut Tx, key: &ConsumedKey) -> Result<bool> {
 }
 
 pub(super) async fn load(tx: &mut Tx, hash: &Txid) -> Result<Option<Delegation>> {
-    let sql = format!("SELECT {DELEGATION_COLUMNS} FROM api_delegations WHERE staking_tx_hash = $1");
+    let sql =
+        format!("SELECT {DELEGATION_COLUMNS} FROM api_delegations WHERE staking_tx_hash = $1");
     let row: Option<DelegationDbRow> = tx
         .query(&sql)
         .bind(hash.to_string())
@@ -105,6 +106,24 @@ fn not_found(hash: &Txid) -> Applied {
 }
 
 impl ApiStore {
+    /// Opens the transaction of a message about a stored delegation, with the message's
+    /// idempotency record; `Err` with the outcome (nothing written) for a message consumed
+    /// before or a delegation not stored yet.
+    async fn begin_for(
+        &self,
+        key: &ConsumedKey,
+        hash: &Txid,
+    ) -> Result<std::result::Result<(Tx, Delegation), Applied>> {
+        let mut tx = self.db.begin().await?;
+        if !record(&mut tx, key).await? {
+            return finish(tx, Applied::Duplicate).await.map(Err);
+        }
+        match load(&mut tx, hash).await? {
+            Some(d) => Ok(Ok((tx, d))),
+            None => finish(tx, not_found(hash)).await.map(Err),
+        }
+    }
+
     /// `ActiveStakingEvent`: insert the delegation `active` with its timelock row, address
     /// mapping and (unless overflow) stats; an existing delegation is ignored.
     pub async fn apply_active(
@@ -160,12 +179,9 @@ impl ApiStore {
         unbonding: &TxInfo,
     ) -> Result<Applied> {
         use DelegationState::*;
-        let mut tx = self.db.begin().await?;
-        if !record(&mut tx, key).await? {
-            return finish(tx, Applied::Duplicate).await;
-        }
-        let Some(d) = load(&mut tx, hash).await? else {
-            return finish(tx, not_found(hash)).await;
+        let (mut tx, d) = match self.begin_for(key, hash).await? {
+            Ok(opened) => opened,
+            Err(done) => return Ok(done),
         };
         if matches!(d.state, Unbonding | Unbonded | Withdrawn) {
             return finish(tx, Applied::Ignored("delegation already past unbonding")).await;
@@ -204,12 +220,9 @@ impl ApiStore {
         kind: ExpiryKind,
     ) -> Result<Applied> {
         use DelegationState::*;
-        let mut tx = self.db.begin().await?;
-        if !record(&mut tx, key).await? {
-            return finish(tx, Applied::Duplicate).await;
-        }
-        let Some(d) = load(&mut tx, hash).await? else {
-            return finish(tx, not_found(hash)).await;
+        let (mut tx, d) = match self.begin_for(key, hash).await? {
+            Ok(opened) => opened,
+            Err(done) => return Ok(done),
         };
         let outcome = match (kind, d.state) {
             (_, Unbonded | Withdrawn) => Applied::Ignored("delegation already unbonded"),
@@ -239,12 +252,9 @@ impl ApiStore {
     /// `WithdrawStakingEvent`: `unbonded → withdrawn`; earlier states ⇒ retry.
     pub async fn apply_withdraw(&self, key: &ConsumedKey, hash: &Txid) -> Result<Applied> {
         use DelegationState::*;
-        let mut tx = self.db.begin().await?;
-        if !record(&mut tx, key).await? {
-            return finish(tx, Applied::Duplicate).await;
-        }
-        let Some(d) = load(&mut tx, hash).await? else {
-            return finish(tx, not_found(hash)).await;
+        let (mut tx, d) = match self.begin_for(key, hash).await? {
+            Ok(opened) => opened,
+            Err(done) => return Ok(done),
         };
         let outcome = match d.state {
             Withdrawn => Applied::Ignored("delegation already withdrawn"),

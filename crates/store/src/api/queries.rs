@@ -1,15 +1,16 @@
 //! What the HTTP handlers read, and the unbonding requests they accept.
 
 use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::{Amount, Txid};
+use bitcoin::Txid;
 
-use super::codec::{i64_of, parse_pk, parse_txid, u64_of, DelegationDbRow, DELEGATION_COLUMNS};
+use super::codec::{i64_of, parse_txid, u64_of, DelegationDbRow, DELEGATION_COLUMNS};
 use super::types::{
     BtcInfo, Delegation, DelegationCursor, DelegationState, ExpiryKind, NewUnbondingRequest,
     RequestOutcome, TimelockRow, UnbondingRequest, UnbondingRequestState,
 };
 use super::ApiStore;
 use crate::error::{Result, StoreError};
+use crate::unbonding::RequestColumns;
 
 #[derive(sqlx::FromRow)]
 struct TimelockDbRow {
@@ -23,16 +24,8 @@ struct TimelockDbRow {
 #[derive(sqlx::FromRow)]
 struct RequestDbRow {
     id: i64,
-    staking_tx_hash: String,
-    unbonding_tx_hash: String,
-    unbonding_tx_hex: String,
-    staker_pk: String,
-    finality_provider_pk: String,
-    staker_signature_hex: String,
-    staking_tx_hex: String,
-    staking_output_index: i64,
-    staking_timelock: i64,
-    staking_amount: i64,
+    #[sqlx(flatten)]
+    request: RequestColumns,
     state: String,
     lease_until: Option<i64>,
     failure_reason: Option<String>,
@@ -60,18 +53,7 @@ impl RequestDbRow {
         };
         Ok(UnbondingRequest {
             id: self.id,
-            request: NewUnbondingRequest {
-                staking_tx_hash: parse_txid(&self.staking_tx_hash)?,
-                unbonding_tx_hash: parse_txid(&self.unbonding_tx_hash)?,
-                unbonding_tx_hex: self.unbonding_tx_hex,
-                staker_pk: parse_pk(&self.staker_pk)?,
-                finality_provider_pk: parse_pk(&self.finality_provider_pk)?,
-                staker_signature_hex: self.staker_signature_hex,
-                staking_tx_hex: self.staking_tx_hex,
-                staking_output_index: u64_of("staking_output_index", self.staking_output_index)?,
-                staking_timelock: u64_of("staking_timelock", self.staking_timelock)?,
-                staking_amount: Amount::from_sat(u64_of("staking_amount", self.staking_amount)?),
-            },
+            request: self.request.decode()?,
             state,
             created_at: self.created_at,
         })
@@ -115,7 +97,8 @@ impl ApiStore {
     }
 
     pub async fn delegation(&self, hash: &Txid) -> Result<Option<Delegation>> {
-        let sql = format!("SELECT {DELEGATION_COLUMNS} FROM api_delegations WHERE staking_tx_hash = $1");
+        let sql =
+            format!("SELECT {DELEGATION_COLUMNS} FROM api_delegations WHERE staking_tx_hash = $1");
         let row: Option<DelegationDbRow> = self
             .db
             .query(&sql)
@@ -171,7 +154,7 @@ impl ApiStore {
             .fetch_all("list staker delegations")
             .await?;
         rows.into_iter()
-            .map(|r| r.decode_for(Some((&staker, staker_pk))))
+            .map(|r| r.decode_for(Some((staker.as_str(), staker_pk))))
             .collect()
     }
 

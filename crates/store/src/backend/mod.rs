@@ -106,8 +106,14 @@ mod tests {
 
     #[test]
     fn urls_name_their_backend() {
-        assert_eq!(Backend::of_url("postgres://u@h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of_url("postgresql://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::of_url("sqlite:/tmp/x.db"), Some(Backend::Sqlite));
         assert_eq!(Backend::of_url("mysql://h/db"), None);
     }

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use bitcoin::{consensus, Amount, BlockHash, Transaction, Txid, XOnlyPublicKey};
 
-use crate::error::{Result, StoreError};
 use super::types::{BlockRef, InvalidTx, InvalidTxKind, StakingTx, UnbondingTx};
+use crate::error::{Result, StoreError};
 
 pub(crate) fn amount_to_db(what: &'static str, amount: Amount) -> Result<i64> {
     i64::try_from(amount.to_sat()).map_err(|_| StoreError::OutOfRange {

@@ -91,7 +91,8 @@ impl IndexerStore {
     }
 
     pub async fn unbonding_tx(&self, txid: Txid) -> Result<Option<UnbondingTx>> {
-        self.unbonding_where("txid", txid, "read unbonding tx").await
+        self.unbonding_where("txid", txid, "read unbonding tx")
+            .await
     }
 
     /// The stored unbonding tx of a staking tx, if it was unbonded.

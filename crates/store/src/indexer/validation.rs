@@ -4,8 +4,8 @@
 use bitcoin::{Amount, BlockHash, Txid};
 
 use super::codec::check_txid;
-use crate::error::{Result, StoreError};
 use super::types::{is_snake_case, BlockRef, BlockWrite};
+use crate::error::{Result, StoreError};
 
 /// Rejects a write whose rows do not belong to its block or carry a wrong txid or reason.
 pub(crate) fn check_block_write(b: &BlockWrite) -> Result<()> {

@@ -113,7 +113,11 @@ pub async fn a_standby_waits_for_the_writer_lock_and_takes_over(db: &TestDb) {
         .unwrap()
         .expect("lock, not shutdown");
     taken.check().await.unwrap();
-    standby.indexer().apply_block(&block(2, 0, 0)).await.unwrap();
+    standby
+        .indexer()
+        .apply_block(&block(2, 0, 0))
+        .await
+        .unwrap();
     assert!(
         active
             .try_writer_lock(INDEXER_LOCK)

@@ -1,6 +1,5 @@
 //! The transactional outbox as the relay sees it.
 
-
 use crate::common::chain::{block, event};
 use crate::common::TestDb;
 
@@ -64,7 +63,10 @@ pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &Test
     assert_eq!(got, want);
     assert_eq!(rest.last().unwrap().id, ids[0]);
     // Mark out of order: the remaining rows keep their order.
-    assert_eq!(outbox.mark_sent(&[rest[5].id, rest[1].id]).await.unwrap(), 2);
+    assert_eq!(
+        outbox.mark_sent(&[rest[5].id, rest[1].id]).await.unwrap(),
+        2
+    );
     let left: Vec<i64> = outbox
         .fetch_unsent(100)
         .await

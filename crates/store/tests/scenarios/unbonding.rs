@@ -8,8 +8,8 @@ use std::time::Duration;
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, Txid};
 use store::api::{
-    AddressMapping, ConsumedKey, Delegation, DelegationState, NewUnbondingRequest,
-    RequestOutcome, TxInfo,
+    AddressMapping, ConsumedKey, Delegation, DelegationState, NewUnbondingRequest, RequestOutcome,
+    TxInfo,
 };
 use store::unbonding::Recorded;
 use store::Db;
@@ -80,7 +80,10 @@ pub async fn a_signers_nul_laden_overlong_error_is_stored_escaped_and_cut(db: &T
 
     // What a hostile committee member can put in its error body: a NUL (PostgreSQL refuses it
     // in text), a terminal escape sequence, and far more bytes than anyone needs.
-    let answer = format!("signer 2 answered 500: bad\0body\u{1b}[2J{}", "y".repeat(5_000));
+    let answer = format!(
+        "signer 2 answered 500: bad\0body\u{1b}[2J{}",
+        "y".repeat(5_000)
+    );
     let released = queue
         .release_for_retry(id, "pipeline-a", 0, &answer, false)
         .await
@@ -98,10 +101,7 @@ pub async fn a_signers_nul_laden_overlong_error_is_stored_escaped_and_cut(db: &T
     let claimed = queue.claim("pipeline-b", lease, 10).await.unwrap();
     assert_eq!(claimed[0].id, id);
     let reason = "gave up after 5 attempts: node said \0\r\nbye";
-    let failed = queue
-        .record_failed(id, "pipeline-b", reason)
-        .await
-        .unwrap();
+    let failed = queue.record_failed(id, "pipeline-b", reason).await.unwrap();
     assert_eq!(failed, Recorded::Yes);
     let stored = "gave up after 5 attempts: node said \\u{0}\\u{d}\nbye";
     let progress = queue.progress().await.unwrap();

@@ -22,8 +22,8 @@ use covenant_signer::rpc_chain::RpcChain;
 use devnet::wallet::Wallet;
 use staking_core::keys::SECP;
 use store::api::{AddressMapping, ConsumedKey, Delegation, DelegationState, TxInfo};
-use store::{Db, DbOptions};
 use store::api::{NewUnbondingRequest, RequestOutcome};
+use store::{Db, DbOptions};
 use tokio_util::sync::CancellationToken;
 use unbonding_pipeline::{Config, SignerEndpoint};
 
@@ -69,7 +69,9 @@ impl TestDb {
 
     /// A migrated handle on this database (a pool of its own).
     pub async fn store(&self) -> Db {
-        let db = Db::connect(&DbOptions::new(self.url.as_str())).await.unwrap();
+        let db = Db::connect(&DbOptions::new(self.url.as_str()))
+            .await
+            .unwrap();
         db.migrate().await.unwrap();
         db
     }
