@@ -282,9 +282,16 @@ fn read_psbt(path: &Path) -> Result<Psbt> {
             path.display()
         )));
     }
-    let not_a_psbt = |e: &dyn std::fmt::Display| {
+    let not_a_psbt = |e: &dyn std::error::Error| {
+        // rust-bitcoin's PSBT errors name the field; their sources say what is wrong with it.
+        let mut reason = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            reason.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
         refused(format!(
-            "{} is not a valid PSBT ({e}); give the file the signer wrote (base64, hex or binary)",
+            "{} is not a valid PSBT ({reason}); give the file the signer wrote (base64, hex or binary)",
             path.display()
         ))
     };

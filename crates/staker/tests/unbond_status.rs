@@ -148,7 +148,7 @@ fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is
         stderr(&o)
     );
 
-    // The unbonding output: too early (exit 2, blocks remaining), then withdrawn.
+    // The unbonding output: too early (exit 3 "not yet", blocks remaining), then withdrawn.
     let unbonding_txid = expected.compute_txid().to_string();
     let o = env.staker(&[
         "--json",
