@@ -80,12 +80,11 @@ fn bitcoinjs_sign(input: &Path, secret: &str, output: &Path) -> Signed {
 fn staker_secret(env: &Env) -> String {
     let key: Value = serde_json::from_slice(&std::fs::read(&env.key_file).unwrap()).unwrap();
     let wif = key["wif"].as_str().unwrap();
-    let secret = PrivateKey::from_wif(wif)
+    PrivateKey::from_wif(wif)
         .unwrap()
         .inner
         .secret_bytes()
-        .to_lower_hex_string();
-    secret
+        .to_lower_hex_string()
 }
 
 /// Stakes `sat`, mines it to the confirmation depth and makes the API show it `active`.
