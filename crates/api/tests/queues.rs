@@ -16,7 +16,7 @@ use events::{
     RabbitMqTransport, Transport,
 };
 use serde_json::Value;
-use testkit::{amqp_url, ci, QueueCleanup};
+use testkit::QueueCleanup;
 use tokio_util::sync::CancellationToken;
 
 const FP: &str = "03d5a0bb72d71993e435d6c5a70e2aa4db500a62cfaae33c56050deefee64ec0";
@@ -27,7 +27,8 @@ enum Queues {
     RabbitMq,
 }
 
-/// The transport for a test, or `None` (skip outside CI) when the broker is unreachable.
+/// The transport for a test, or `None` when the broker is unreachable and skipping is allowed
+/// (`testkit::rabbitmq`).
 async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<QueueCleanup>)> {
     match kind {
         Queues::InProcess => Some((
@@ -35,7 +36,7 @@ async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<QueueC
             None,
         )),
         Queues::RabbitMq => {
-            let mut config = RabbitMqConfig::from_uri(amqp_url());
+            let mut config = RabbitMqConfig::from_uri(testkit::rabbitmq().await?);
             config.queue_type = QueueType::Quorum;
             config.queue_prefix = format!(
                 "t_api_{test}_{}_{:x}_",
@@ -45,17 +46,10 @@ async fn transport(kind: Queues, test: &str) -> Option<(Transport, Option<QueueC
             config.publish_timeout = Duration::from_secs(10);
             config.max_reconnect_backoff = Duration::from_millis(500);
             let cleanup = QueueCleanup::new(config.naming());
-            match RabbitMqTransport::connect(config, EventsMetrics::default()).await {
-                Ok(t) => Some((Transport::RabbitMq(t), Some(cleanup))),
-                Err(e) if !ci() => {
-                    eprintln!(
-                        "SKIPPED {test}: RabbitMQ unreachable at {} ({e})",
-                        amqp_url()
-                    );
-                    None
-                }
-                Err(e) => panic!("CI=true and RabbitMQ is unreachable: {e}"),
-            }
+            let t = RabbitMqTransport::connect(config, EventsMetrics::default())
+                .await
+                .unwrap();
+            Some((Transport::RabbitMq(t), Some(cleanup)))
         }
     }
 }

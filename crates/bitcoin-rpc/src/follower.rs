@@ -180,7 +180,8 @@ enum Step {
     Again,
 }
 
-/// Follows the active chain of a node; see the [module docs](self).
+/// Follows the active chain of a node, reporting each block connected or disconnected in order
+/// (the reasoning is in `follower.rs`'s module docs).
 ///
 /// [`TipFollower::next`] is cancel-safe: the chain it reported changes only when it returns an
 /// event, and blocks fetched ahead stay queued, so dropping the future (e.g. in

@@ -67,7 +67,7 @@ impl io::Read for HexReader<'_> {
 
 /// Decodes the value `hex` spells, refusing bytes left over.
 pub(crate) fn deserialize<T: Decodable>(hex: &[u8]) -> Result<T, HexDecodeError> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(HexDecodeError::OddLength(hex.len()));
     }
     let mut reader = HexReader {

@@ -482,7 +482,10 @@ async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
     let Some(h) = Harness::new(Backend::Postgres).await else {
         return;
     };
-    let mut rabbit = events::RabbitMqConfig::from_uri(testkit::amqp_url());
+    let Some(url) = testkit::rabbitmq().await else {
+        return;
+    };
+    let mut rabbit = events::RabbitMqConfig::from_uri(url);
     rabbit.queue_prefix = format!(
         "t_expiry_{}_{:x}_",
         std::process::id(),
@@ -490,15 +493,11 @@ async fn a_standalone_checker_delivers_through_rabbitmq_to_the_api() {
     );
     rabbit.publish_timeout = Duration::from_secs(10);
     let _cleanup = testkit::QueueCleanup::new(rabbit.naming());
-    let api_side =
-        match events::RabbitMqTransport::connect(rabbit.clone(), EventsMetrics::default()).await {
-            Ok(t) => Transport::RabbitMq(t),
-            Err(e) if !testkit::ci() => {
-                eprintln!("SKIPPED: RabbitMQ unreachable ({e}); CI=true makes this fail");
-                return;
-            }
-            Err(e) => panic!("CI=true and RabbitMQ is unreachable: {e}"),
-        };
+    let api_side = Transport::RabbitMq(
+        events::RabbitMqTransport::connect(rabbit.clone(), EventsMetrics::default())
+            .await
+            .unwrap(),
+    );
     let consumers = spawn_consumers(&h, &api_side);
     let hash = activate(&h, 7, 300).await;
     let tip = ManualTip::new(400);

@@ -7,7 +7,8 @@
 //! tampered are refused by the CLI with the reason and exit 4, and nothing reaches the API.
 //!
 //! Needs `npm ci --prefix interop/psbt` (Node.js ≥ 18; `.ci/run` does it). Without it these
-//! tests fail, unless `STAKER_SKIP_NODE_SIGNER=1` skips them (printed).
+//! tests fail saying so, unless `STAKINGD_TEST_ALLOW_SKIP=1` skips them (counted at the end;
+//! never with `CI=true`), as for every service the tests need (`testkit`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -30,23 +31,17 @@ const REFUSED: i32 = 4;
 
 const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/psbt");
 
-/// Whether the Node signer is installed; if not, fails with what to run (or skips when the
-/// user opted out with `STAKER_SKIP_NODE_SIGNER=1`).
+/// Whether the Node signer is installed; if not, the test fails saying how to install it, or
+/// skips where the developer allowed skipping (`testkit::service_unreachable`).
 fn node_signer_ready() -> bool {
-    let installed = Path::new(INTEROP)
-        .join("node_modules/bitcoinjs-lib")
-        .is_dir();
-    if installed {
-        return true;
+    let library = Path::new(INTEROP).join("node_modules/bitcoinjs-lib/package.json");
+    match std::fs::metadata(&library) {
+        Ok(_) => true,
+        Err(e) => {
+            testkit::service_unreachable(testkit::Service::PsbtSigner, INTEROP, &e);
+            false
+        }
     }
-    if std::env::var("STAKER_SKIP_NODE_SIGNER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: the bitcoinjs-lib signer is not installed (STAKER_SKIP_NODE_SIGNER=1)");
-        return false;
-    }
-    panic!(
-        "the independent PSBT signer is not installed: run `npm ci --prefix interop/psbt` \
-         (Node.js >= 18), or set STAKER_SKIP_NODE_SIGNER=1 to skip these tests"
-    );
 }
 
 /// What bitcoinjs-lib reports after signing.

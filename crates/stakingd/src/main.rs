@@ -1,5 +1,10 @@
 //! `stakingd`: the staking back-end's binary: one subcommand per service, and `stakingd devnet`,
 //! everything in one process on an embedded regtest chain.
+#![allow(
+    rustdoc::broken_intra_doc_links,
+    reason = "the arguments' doc comments are their --help text, where `[db]`, `[queue]`, \
+              `[[signers]]` are TOML sections, not links"
+)]
 
 use std::process::ExitCode;
 

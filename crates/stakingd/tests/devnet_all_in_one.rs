@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use testkit::ci;
-
 /// A running `stakingd devnet` with its stdout collected line by line.
 struct Devnet {
     child: Child,
@@ -350,27 +348,17 @@ fn demo_completes_every_step_checked_through_the_api_and_a_restart_resumes_it_al
     assert!(stderr.contains("new --datadir"), "{stderr}");
 }
 
-/// A fresh PostgreSQL database, dropped with the handle; `None` (skip) when PostgreSQL is
-/// unreachable outside CI.
+/// A fresh PostgreSQL database, dropped with the handle; `None` when PostgreSQL is unreachable
+/// and skipping is allowed (`testkit`).
 fn postgres_database() -> Option<testkit::PgTestDb> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(testkit::PgTestDb::create_or_skip("devnet_test"))
 }
 
-/// The broker URL; `None` (skip) when RabbitMQ is unreachable outside CI.
+/// The broker URL; `None` when RabbitMQ is unreachable and skipping is allowed (`testkit`).
 fn rabbitmq() -> Option<String> {
-    let url = std::env::var("AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".to_owned());
-    let host = url.rsplit_once('@').map_or(url.as_str(), |(_, h)| h);
-    let host = host.trim_end_matches('/').split('/').next().unwrap();
-    match TcpStream::connect(host) {
-        Ok(_) => Some(url),
-        Err(e) if !ci() => {
-            eprintln!("RabbitMQ unreachable at {host} ({e}): test skipped (CI=true fails instead)");
-            None
-        }
-        Err(e) => panic!("RabbitMQ unreachable at {host} with CI=true: {e}"),
-    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(testkit::rabbitmq())
 }
 
 #[test]

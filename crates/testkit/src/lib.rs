@@ -5,8 +5,11 @@
 //! a test run leaves nothing on the shared server (CI runs on the same server many times).
 //! [`QueueCleanup`] does the same for a test's RabbitMQ queues.
 //!
-//! Outside CI a test skips itself, with a message, when PostgreSQL is unreachable; with
-//! `CI=true` (see [`ci`]) it fails instead, so a CI machine without the service cannot pass.
+//! A test whose service is unreachable fails with a sentence saying how to start it, unless the
+//! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
+//! `CI=true`).
+
+mod services;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -15,13 +18,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
+pub use services::{
+    ci, redact_url, service_unreachable, skip_allowed, skip_summary, unreachable_message, Service,
+    ALLOW_SKIP_VAR,
+};
+
 /// Where PostgreSQL is when `DATABASE_URL` does not say (the machine's trust-auth server).
 pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/// Whether missing services must fail tests rather than skip them (`CI=true` or `CI=1`).
-pub fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
+/// How long a test waits for a service to answer before calling it unreachable.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The administrative PostgreSQL URL: `DATABASE_URL`, else [`DEFAULT_PG_URL`]. Test databases
 /// are created through it; its own database name is replaced in theirs.
@@ -32,9 +38,9 @@ pub fn pg_admin_url() -> String {
 /// Why a test database could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PgTestDbError {
-    #[error("DATABASE_URL {url:?} is not a PostgreSQL URL: {reason}")]
+    #[error("DATABASE_URL {} is not a PostgreSQL URL: {reason}", redact_url(.url))]
     BadUrl { url: String, reason: String },
-    #[error("PostgreSQL at {url}: {reason}")]
+    #[error("PostgreSQL at {}: {reason}", redact_url(.url))]
     Server { url: String, reason: String },
 }
 
@@ -55,8 +61,8 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 impl PgTestDb {
     /// Creates a database named after `prefix` (lower-case letters, digits and `_`).
     ///
-    /// `Ok(None)` means "skip": PostgreSQL is unreachable and this is not CI (a message says
-    /// so on stderr). With `CI=true` an unreachable server is an error.
+    /// An unreachable server fails the test ([`service_unreachable`]); `Ok(None)` means "skip": it is
+    /// unreachable and the developer allowed skipping.
     pub async fn create(prefix: &str) -> Result<Option<PgTestDb>, PgTestDbError> {
         assert!(
             !prefix.is_empty()
@@ -70,19 +76,15 @@ impl PgTestDb {
             url: url.clone(),
             reason: e.to_string(),
         })?;
-        let mut conn = match PgConnection::connect_with(&admin).await {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&admin))
+            .await
+            .map_err(|_| format!("no answer in {} s", CONNECT_TIMEOUT.as_secs()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let mut conn = match connected {
             Ok(c) => c,
-            Err(e) if !ci() => {
-                eprintln!(
-                    "SKIPPED: PostgreSQL unreachable at {url} ({e}); CI=true makes this fail"
-                );
-                return Ok(None);
-            }
             Err(e) => {
-                return Err(PgTestDbError::Server {
-                    url,
-                    reason: format!("unreachable with CI=true: {e}"),
-                })
+                service_unreachable(Service::PostgreSql, &url, &e);
+                return Ok(None);
             }
         };
         let nanos = std::time::SystemTime::now()
@@ -122,7 +124,8 @@ impl PgTestDb {
         &self.admin
     }
 
-    /// As [`PgTestDb::create`], panicking on an error (the test fails with its message).
+    /// As [`PgTestDb::create`], panicking on an error (the test fails with its message);
+    /// `None` only when the developer allowed skipping.
     pub async fn create_or_skip(prefix: &str) -> Option<PgTestDb> {
         match PgTestDb::create(prefix).await {
             Ok(db) => db,
@@ -177,6 +180,31 @@ pub fn amqp_url() -> String {
 
 /// Where RabbitMQ is when `AMQP_URL` does not say.
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// [`amqp_url`] once the broker there accepted a connection (closed again). An unreachable
+/// broker fails the test ([`service_unreachable`]); `None` means "skip": it is unreachable and the
+/// developer allowed skipping.
+pub async fn rabbitmq() -> Option<String> {
+    use lapin::{Connection, ConnectionProperties};
+    let url = amqp_url();
+    let connected = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(&url, ConnectionProperties::default()),
+    )
+    .await
+    .map_err(|_| format!("no answer in {} s", CONNECT_TIMEOUT.as_secs()))
+    .and_then(|r| r.map_err(|e| e.to_string()));
+    match connected {
+        Ok(connection) => {
+            let _ = connection.close(200, "probe").await;
+            Some(url)
+        }
+        Err(e) => {
+            service_unreachable(Service::RabbitMq, &url, &e);
+            None
+        }
+    }
+}
 
 /// Deletes a test's queues (every queue and delay queue under its naming) and its dead-letter
 /// exchange when dropped, even after a failed assertion, so the shared broker keeps nothing of

@@ -220,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
                 copy.send(buf.as_bytes()).await?;
                 buf.clear();
             }
-            if written % 100_000 == 0 {
+            if written.is_multiple_of(100_000) {
                 eprintln!(
                     "seeded {written}/{} delegations ({:.0} s)",
                     args.delegations,

@@ -1,5 +1,5 @@
 //! The bitcoind-compatible JSON-RPC server: HTTP transport and auth ([`server`]), argument
-//! handling ([`args`]), the calls ([`methods`]) and Core's JSON shapes ([`json`]).
+//! handling ([`args`]), the calls ([`methods`]) and Core's JSON shapes ([`json`](mod@json)).
 
 pub mod args;
 pub mod json;

@@ -1,4 +1,4 @@
-//! Shared test helpers: a real broker (or a clear skip / CI failure), unique queue prefixes,
+//! Shared test helpers: a real broker (through `testkit`), unique queue prefixes,
 //! cleanup, the reference's own declaration written out literally, and a recording handler.
 #![allow(
     dead_code,
@@ -21,27 +21,15 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 
-/// `AMQP_URL`, or the local broker of `.ci/services`.
+/// `AMQP_URL`, or the local broker of `.ci/services` (`testkit::amqp_url`).
 pub fn amqp_uri() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    testkit::amqp_url()
 }
 
-/// A config for `test` with its own queue prefix, or `None` (after a notice) when no broker is
-/// reachable outside CI. With `CI=true` a missing broker fails the test.
+/// A config for `test` with its own queue prefix; an unreachable broker fails the test, or
+/// gives `None` when skipping is allowed (`testkit::rabbitmq`).
 pub async fn broker(test: &str, queue_type: QueueType) -> Option<RabbitMqConfig> {
-    let uri = amqp_uri();
-    match Connection::connect(&uri, ConnectionProperties::default()).await {
-        Ok(connection) => {
-            let _ = connection.close(200, "probe").await;
-        }
-        Err(error) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("CI=true but RabbitMQ is not reachable at {uri}: {error}");
-            }
-            eprintln!("SKIPPED {test}: RabbitMQ is not reachable at {uri} ({error}); run `bash .ci/services`");
-            return None;
-        }
-    }
+    let uri = testkit::rabbitmq().await?;
     let mut config = RabbitMqConfig::from_uri(uri);
     config.queue_type = queue_type;
     config.queue_prefix = unique_prefix(test);

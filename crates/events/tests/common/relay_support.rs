@@ -198,14 +198,21 @@ pub fn numbered(
 }
 
 /// Closes, broker side, every connection whose client name contains `fragment` (as a broker
-/// restart or a network cut would). `None` when `rabbitmqctl` cannot be run here.
-pub fn close_connections_named(fragment: &str) -> Option<usize> {
+/// restart or a network cut would). `Err` (why) when `rabbitmqctl` cannot be run here.
+pub fn close_connections_named(fragment: &str) -> Result<usize, String> {
     let listing = std::process::Command::new("rabbitmqctl")
         .args(["-q", "list_connections", "pid", "client_properties"])
         .output();
     let listing = match listing {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
-        _ => return None,
+        Ok(out) => {
+            return Err(format!(
+                "rabbitmqctl list_connections: {}, {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+        Err(e) => return Err(format!("rabbitmqctl: {e}")),
     };
     let mut closed = 0;
     for line in listing.lines().filter(|l| l.contains(fragment)) {
@@ -222,5 +229,5 @@ pub fn close_connections_named(fragment: &str) -> Option<usize> {
         assert!(status.success(), "closing {pid}");
         closed += 1;
     }
-    Some(closed)
+    Ok(closed)
 }

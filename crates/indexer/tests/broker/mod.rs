@@ -18,29 +18,15 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 
-/// `AMQP_URL`, or the local broker of `.ci/services`.
+/// `AMQP_URL`, or the local broker of `.ci/services` (`testkit::amqp_url`).
 pub fn amqp_uri() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+    testkit::amqp_url()
 }
 
-/// A fresh queue prefix for `test`, or `None` (after a notice) when no broker is reachable
-/// outside CI. With `CI=true` a missing broker fails the test.
+/// A fresh queue prefix for `test`; an unreachable broker fails the test, or gives `None` when
+/// skipping is allowed (`testkit::rabbitmq`).
 pub async fn prefix(test: &str) -> Option<String> {
-    let uri = amqp_uri();
-    match Connection::connect(&uri, ConnectionProperties::default()).await {
-        Ok(connection) => {
-            let _ = connection.close(200, "probe").await;
-        }
-        Err(error) => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "CI=true but RabbitMQ is not reachable at {uri}: {error}"
-            );
-            eprintln!("SKIPPED {test}: RabbitMQ is not reachable at {uri} ({error}); run `bash .ci/services`");
-            return None;
-        }
-    }
+    testkit::rabbitmq().await?;
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

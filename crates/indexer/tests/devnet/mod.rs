@@ -297,7 +297,7 @@ impl Harness {
                         .any(|l| l.get_name() == k && l.get_value() == v)
                 });
                 if matches {
-                    if m.has_counter() {
+                    if family.get_field_type() == prometheus::proto::MetricType::COUNTER {
                         return m.get_counter().get_value();
                     }
                     return m.get_gauge().get_value();

@@ -132,7 +132,7 @@ pub fn busy_block(first: u32, height: u32) -> BlockWrite {
     b.events
         .push(event("active_staking_queue", u64::from(height) * 10));
     b.stakings.push(active);
-    if height % 3 == 0 {
+    if height.is_multiple_of(3) {
         b.stakings.push(staking(&b, 2, 5_000, true));
         b.events
             .push(event("active_staking_queue", u64::from(height) * 10 + 1));
@@ -144,7 +144,7 @@ pub fn busy_block(first: u32, height: u32) -> BlockWrite {
         b.events
             .push(event("unbonding_staking_queue", u64::from(height) * 10 + 2));
     }
-    if height % 5 == 0 {
+    if height.is_multiple_of(5) {
         b.invalids.push(invalid(
             &b,
             7,
