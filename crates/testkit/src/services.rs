@@ -98,7 +98,11 @@ pub fn unreachable_message(service: Service, url: &str, cause: &dyn fmt::Display
     } else {
         format!("or set {ALLOW_SKIP_VAR}=1 to skip the tests that need it")
     };
-    let url = redact_url(url);
+    // A URL may carry a password; the signer's location is a directory.
+    let url = match service {
+        Service::PsbtSigner => url.to_owned(),
+        _ => redact_url(url),
+    };
     let what = match service {
         Service::PostgreSql | Service::RabbitMq => format!("{service} is unreachable at {url}"),
         Service::RabbitMqCtl => format!("{service} cannot be run for the broker at {url}"),
