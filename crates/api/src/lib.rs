@@ -32,6 +32,7 @@ use std::time::Duration;
 use anyhow::Context;
 use staking_core::params::GlobalParams;
 use store::api::ApiStore;
+use store::{Db, DbOptions};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
@@ -66,10 +67,14 @@ impl Service {
         config.validate()?;
         let params = load_params(&config.params)?;
         let fps = state::load_finality_providers(&config.finality_providers)?;
-        let store = ApiStore::connect(&config.db.url, config.db.max_connections)
-            .await
-            .context("connecting to the database")?;
-        store.migrate().await.context("migrating the database")?;
+        let db = Db::connect(&DbOptions {
+            url: config.db.url.clone(),
+            max_connections: config.db.max_connections,
+        })
+        .await
+        .context("connecting to the database")?;
+        db.migrate().await.context("migrating the database")?;
+        let store = db.api();
         let ordinals = config
             .ordinals
             .as_ref()

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use bitcoin_rpc::{RpcClient, RpcError};
 use events::{EventsError, Publish, QueueName, Relay, RelayConfig, RelayWaker, Transport};
 use prometheus::Registry;
-use store::api::{ApiStore, ExpiryOutbox};
-use store::StoreError;
+use store::expiry::ExpiryOutbox;
+use store::{Db, DbOptions, ExpiryStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, QueueConfig, TipSource};
@@ -33,7 +33,7 @@ pub struct PollReport {
 /// Claims every timelock row expired at `tip` (`expire_height ≤ tip`), `batch` rows per
 /// transaction, and wakes `waker` after each batch that emitted something.
 pub async fn poll_once(
-    store: &ApiStore,
+    store: &ExpiryStore,
     tip: u64,
     batch: u32,
     metrics: Option<&ExpiryMetrics>,
@@ -148,13 +148,14 @@ async fn sleep_or_stop(delay: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-async fn connect(
-    config: &Config,
-    shutdown: &CancellationToken,
-) -> Result<Option<ApiStore>, ExpiryError> {
+async fn connect(config: &Config, shutdown: &CancellationToken) -> Result<Option<Db>, ExpiryError> {
     let mut delay = Duration::from_millis(200);
     loop {
-        match ApiStore::connect(&config.database_url, config.max_connections).await {
+        let options = DbOptions {
+            url: config.database_url.clone(),
+            max_connections: config.max_connections,
+        };
+        match Db::connect(&options).await {
             Ok(store) => return Ok(Some(store)),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, ?delay, "database not reachable; retrying");
@@ -180,10 +181,11 @@ async fn run_inner(
         let local = crate::serve::spawn_metrics(addr, registry.clone(), tasks.clone()).await?;
         tracing::info!(%local, "metrics at /metrics");
     }
-    let Some(store) = connect(config, shutdown).await? else {
+    let Some(db) = connect(config, shutdown).await? else {
         return Ok(());
     };
-    store.migrate().await?;
+    db.migrate().await?;
+    let store = db.expiry();
     let tip = match &config.tip {
         TipSource::Rpc(rpc) => Tip::Rpc(RpcClient::new(rpc.clone())?),
         TipSource::Manual(t) => Tip::Manual(t.clone()),
@@ -219,7 +221,7 @@ async fn run_inner(
         tokio::spawn(relay.run(tasks.clone()))
     });
     tracing::info!(
-        backend = match store { ApiStore::Postgres(_) => "postgres", ApiStore::Sqlite(_) => "sqlite" },
+        backend = %db.backend(),
         poll_interval = ?config.poll_interval,
         batch_size = config.batch_size,
         "expiry checker started"
@@ -339,7 +341,7 @@ enum PollError {
 }
 
 async fn poll(
-    store: &ApiStore,
+    store: &ExpiryStore,
     tip: &Tip,
     batch: u32,
     metrics: &ExpiryMetrics,

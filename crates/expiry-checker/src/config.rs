@@ -91,7 +91,7 @@ impl Config {
             poll_interval: Duration::from_secs(5),
             batch_size: 100,
             queue: QueueConfig::InProcess,
-            relay_lease: store::api::ExpiryOutbox::DEFAULT_LEASE,
+            relay_lease: store::expiry::ExpiryOutbox::DEFAULT_LEASE,
             metrics_addr: None,
         }
     }
@@ -372,7 +372,7 @@ impl RawConfig {
             poll_interval,
             batch_size,
             queue,
-            relay_lease: store::api::ExpiryOutbox::DEFAULT_LEASE,
+            relay_lease: store::expiry::ExpiryOutbox::DEFAULT_LEASE,
             metrics_addr,
         })
     }

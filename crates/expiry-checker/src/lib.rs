@@ -8,7 +8,7 @@
 //!   timelock path (CSV), never one block early.
 //! * Exactly once per delegation and path: each batch of due rows is removed, recorded in
 //!   `api_expiry_emitted` and written to `api_expiry_outbox` in one database transaction
-//!   (`store::api::ApiStore::claim_expired`); a duplicated timelock row emits nothing.
+//!   (`store::ExpiryStore::claim_expired`); a duplicated timelock row emits nothing.
 //! * Several instances: PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`; SQLite is
 //!   single-writer.
 //! * Delivery: the checker's own relay publishes `api_expiry_outbox` (a table the indexer's

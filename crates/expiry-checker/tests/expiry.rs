@@ -18,7 +18,9 @@ use events::{
 use expiry_checker::{poll_once, Config, ManualTip, QueueConfig, TipSource};
 use prometheus::Registry;
 use serde_json::{json, Value};
-use store::api::{ApiStore, Applied};
+use sqlx::Connection;
+use store::api::Applied;
+use store::{Db, DbOptions, ExpiryStore};
 use tokio_util::sync::CancellationToken;
 
 const FP: &str = "03d5a0bb72d71993e435d6c5a70e2aa4db500a62cfaae33c56050deefee64ec0";
@@ -35,7 +37,7 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut f: impl
     panic!("{what}: not reached in 15 s");
 }
 
-fn payloads(rows: &[store::api::ExpiryOutboxRow]) -> Vec<Value> {
+fn payloads(rows: &[store::expiry::ExpiryOutboxRow]) -> Vec<Value> {
     rows.iter()
         .map(|r| {
             assert_eq!(r.queue, "expired_staking_queue");
@@ -58,6 +60,13 @@ async fn activate(h: &Harness, n: u64, height: u64) -> String {
         .await;
     assert_eq!(applied, Applied::Changed);
     hash
+}
+
+/// The expiry checker's handle on the test's database (a pool of its own).
+async fn expiry_store(url: &str) -> ExpiryStore {
+    let db = Db::connect(&DbOptions::new(url)).await.unwrap();
+    db.migrate().await.unwrap();
+    db.expiry()
 }
 
 /// Runs a checker (with its own metrics registry) until `shutdown`.
@@ -84,23 +93,24 @@ async fn expires_at_exactly_start_plus_timelock(b: Backend) {
     let Some(h) = Harness::new(b).await else {
         return;
     };
+    let expiry = expiry_store(&h.db.url).await;
     let hash = activate(&h, 1, 120).await;
     let expire = 120 + TIMELOCK;
-    let early = poll_once(&h.store, expire - 1, 100, None, None)
+    let early = poll_once(&expiry, expire - 1, 100, None, None)
         .await
         .unwrap();
     assert_eq!((early.emitted, early.duplicates), (0, 0));
-    assert!(h.store.expiry_outbox_rows().await.unwrap().is_empty());
-    assert_eq!(h.store.timelock_counts(expire - 1).await.unwrap(), (1, 0));
+    assert!(expiry.expiry_outbox_rows().await.unwrap().is_empty());
+    assert_eq!(expiry.timelock_counts(expire - 1).await.unwrap(), (1, 0));
 
-    let due = poll_once(&h.store, expire, 100, None, None).await.unwrap();
+    let due = poll_once(&expiry, expire, 100, None, None).await.unwrap();
     assert_eq!((due.tip, due.emitted, due.duplicates), (expire, 1, 0));
-    let rows = h.store.expiry_outbox_rows().await.unwrap();
+    let rows = expiry.expiry_outbox_rows().await.unwrap();
     assert_eq!(payloads(&rows), vec![expired(&hash, "active")]);
     assert_eq!(rows[0].sent_at, None, "nothing relays in this test");
-    assert_eq!(h.store.timelock_counts(expire).await.unwrap(), (0, 0));
+    assert_eq!(expiry.timelock_counts(expire).await.unwrap(), (0, 0));
 
-    let again = poll_once(&h.store, expire + 50, 100, None, None)
+    let again = poll_once(&expiry, expire + 50, 100, None, None)
         .await
         .unwrap();
     assert_eq!(again.emitted, 0, "a claimed row is gone");
@@ -110,27 +120,16 @@ both_backends!(
     expires_at_exactly_start_plus_timelock
 );
 
-async fn insert_timelock_row(store: &ApiStore, hash: &str, expire: i64, tx_type: &str) {
+async fn insert_timelock_row(url: &str, hash: &str, expire: i64, tx_type: &str) {
     let sql = "INSERT INTO api_timelock_queue (staking_tx_hash, expire_height, tx_type) VALUES ($1, $2, $3)";
-    match store {
-        ApiStore::Postgres(p) => {
-            sqlx::query(sql)
-                .bind(hash)
-                .bind(expire)
-                .bind(tx_type)
-                .execute(p)
-                .await
-                .unwrap();
-        }
-        ApiStore::Sqlite(s) => {
-            sqlx::query(sql)
-                .bind(hash)
-                .bind(expire)
-                .bind(tx_type)
-                .execute(s.pool())
-                .await
-                .unwrap();
-        }
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let q = sqlx::query(sql).bind(hash).bind(expire).bind(tx_type);
+        q.execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let q = sqlx::query(sql).bind(hash).bind(expire).bind(tx_type);
+        q.execute(&mut conn).await.unwrap();
     }
 }
 
@@ -138,15 +137,16 @@ async fn duplicated_rows_emit_once(b: Backend) {
     let Some(h) = Harness::new(b).await else {
         return;
     };
+    let expiry = expiry_store(&h.db.url).await;
     let hash = activate(&h, 2, 120).await;
     // The reference's API can store a timelock row twice (replayed active event); batches of
     // one put the duplicates in separate transactions.
-    insert_timelock_row(&h.store, &hash, 220, "active").await;
-    insert_timelock_row(&h.store, &hash, 221, "active").await;
-    insert_timelock_row(&h.store, &hash, 230, "unbonding").await;
-    let report = poll_once(&h.store, 300, 1, None, None).await.unwrap();
+    insert_timelock_row(&h.db.url, &hash, 220, "active").await;
+    insert_timelock_row(&h.db.url, &hash, 221, "active").await;
+    insert_timelock_row(&h.db.url, &hash, 230, "unbonding").await;
+    let report = poll_once(&expiry, 300, 1, None, None).await.unwrap();
     assert_eq!((report.emitted, report.duplicates), (2, 2));
-    let rows = h.store.expiry_outbox_rows().await.unwrap();
+    let rows = expiry.expiry_outbox_rows().await.unwrap();
     assert_eq!(
         payloads(&rows),
         vec![expired(&hash, "active"), expired(&hash, "unbonding")]
@@ -178,6 +178,7 @@ async fn consumer_unbonds_and_stats_fall(b: Backend) {
     let Some(h) = Harness::new(b).await else {
         return;
     };
+    let expiry = expiry_store(&h.db.url).await;
     let transport = Transport::InProcess(InProcessTransport::new(EventsMetrics::default()));
     let consumers = spawn_consumers(&h, &transport);
     let staking_path = activate(&h, 3, 120).await;
@@ -229,9 +230,9 @@ async fn consumer_unbonds_and_stats_fall(b: Backend) {
     assert_eq!(after["active_tvl"], 0, "{after}");
     assert_eq!(after["total_delegations"], 2, "{after}");
     wait_for("every outbox row marked sent", || {
-        let s = s.clone();
+        let e = expiry.clone();
         async move {
-            s.expiry_outbox_rows()
+            e.expiry_outbox_rows()
                 .await
                 .unwrap()
                 .iter()
@@ -240,7 +241,7 @@ async fn consumer_unbonds_and_stats_fall(b: Backend) {
     })
     .await;
     // The unbonded delegation's staking row (expire 220) emits too; the API ignores it.
-    assert_eq!(h.store.expiry_outbox_rows().await.unwrap().len(), 3);
+    assert_eq!(expiry.expiry_outbox_rows().await.unwrap().len(), 3);
     shutdown.cancel();
     checker.await.unwrap().unwrap();
     consumers.cancel();
@@ -257,6 +258,7 @@ async fn claimed_event_survives_the_first_checker(b: Backend, crash: bool) {
     let Some(h) = Harness::new(b).await else {
         return;
     };
+    let expiry = expiry_store(&h.db.url).await;
     let hash = activate(&h, 5, 150).await;
     let mut dead_broker = checker_config(&h.db.url, &ManualTip::new(250));
     // Killed: the lease must end for the row to be taken over. Stopped: released at once.
@@ -270,7 +272,7 @@ async fn claimed_event_survives_the_first_checker(b: Backend, crash: bool) {
     ));
     let stop_first = CancellationToken::new();
     let first = spawn_checker(dead_broker, None, &stop_first);
-    let s = h.store.clone();
+    let s = expiry.clone();
     wait_for("the first checker claims the row", || {
         let s = s.clone();
         async move { s.timelock_counts(250).await.unwrap() == (0, 0) }
@@ -284,7 +286,7 @@ async fn claimed_event_survives_the_first_checker(b: Backend, crash: bool) {
         stop_first.cancel();
         first.await.unwrap().unwrap();
     }
-    let waiting = h.store.expiry_outbox_rows().await.unwrap();
+    let waiting = expiry.expiry_outbox_rows().await.unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].sent_at, None, "nothing could be published");
     assert_eq!(h.state_of(&hash).await, "active");
@@ -304,7 +306,7 @@ async fn claimed_event_survives_the_first_checker(b: Backend, crash: bool) {
         async move { s.delegation(&parsed).await.unwrap().unwrap().state.as_str() == "unbonded" }
     })
     .await;
-    let rows = h.store.expiry_outbox_rows().await.unwrap();
+    let rows = expiry.expiry_outbox_rows().await.unwrap();
     assert_eq!(rows.len(), 1, "no second event");
     shutdown.cancel();
     checker.await.unwrap().unwrap();
@@ -353,10 +355,10 @@ async fn two_checkers_on_postgres_emit_and_publish_each_expiry_exactly_once() {
     let Some(db) = TestDb::new(Backend::Postgres).await else {
         return;
     };
-    let store = ApiStore::connect(&db.url, 4).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = expiry_store(&db.url).await;
     const N: u64 = 400;
-    if let ApiStore::Postgres(p) = &store {
+    {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
         // N delegations' rows, a third of them duplicated, in one statement.
         sqlx::query(
             "INSERT INTO api_timelock_queue (staking_tx_hash, expire_height, tx_type) \
@@ -364,7 +366,7 @@ async fn two_checkers_on_postgres_emit_and_publish_each_expiry_exactly_once() {
              FROM generate_series(0, $1 + $1 / 3 - 1) AS g",
         )
         .bind(i64::try_from(N).unwrap())
-        .execute(p)
+        .execute(&mut conn)
         .await
         .unwrap();
     }
@@ -525,17 +527,17 @@ async fn two_claimers_at_once_on_postgres_take_each_row_once_and_emit_each_expir
     let Some(db) = TestDb::new(Backend::Postgres).await else {
         return;
     };
-    let first = ApiStore::connect(&db.url, 2).await.unwrap();
-    first.migrate().await.unwrap();
-    let second = ApiStore::connect(&db.url, 2).await.unwrap();
-    if let ApiStore::Postgres(p) = &first {
+    let first = expiry_store(&db.url).await;
+    let second = expiry_store(&db.url).await;
+    {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
         // 300 delegations, 100 of them with a duplicated row.
         sqlx::query(
             "INSERT INTO api_timelock_queue (staking_tx_hash, expire_height, tx_type) \
              SELECT lpad(to_hex(g % 300), 64, '0'), 500 + g % 7, 'unbonding' \
              FROM generate_series(0, 399) AS g",
         )
-        .execute(p)
+        .execute(&mut conn)
         .await
         .unwrap();
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bitcoin_rpc::{ChainEvent, FollowerConfig, RpcClient, StartPoint, TipFollower};
 use events::{Relay, RelayConfig, RelayWaker, Transport};
 use prometheus::Registry;
-use store::{IndexerStore, Store, INDEXER_LOCK};
+use store::{Db, DbOptions, INDEXER_LOCK};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -82,13 +82,13 @@ async fn run_inner(
         let (local, _) = crate::serve::spawn_metrics(addr, registry.clone(), tasks.clone()).await?;
         tracing::info!(%local, "metrics at /metrics");
     }
-    let store = Store::connect(&config.database_url).await?;
-    store.migrate().await?;
-    let lock = match store.try_writer_lock(INDEXER_LOCK).await? {
+    let db = Db::connect(&DbOptions::new(config.database_url.as_str())).await?;
+    db.migrate().await?;
+    let lock = match db.try_writer_lock(INDEXER_LOCK).await? {
         Some(lock) => lock,
         None => {
             tracing::info!("another indexer holds the writer lock; waiting as hot standby");
-            match store
+            match db
                 .wait_for_writer_lock(INDEXER_LOCK, Duration::from_secs(1), shutdown)
                 .await?
             {
@@ -97,7 +97,8 @@ async fn run_inner(
             }
         }
     };
-    tracing::info!(backend = store.backend(), "writer lock taken");
+    tracing::info!(backend = %db.backend(), "writer lock taken");
+    let (store, outbox) = (db.indexer(), db.outbox());
     let rpc = RpcClient::new(config.rpc.clone())?;
     let Some(info) = retry("getblockchaininfo", shutdown, rpc_transient, || {
         rpc.get_blockchain_info()
@@ -145,7 +146,7 @@ async fn run_inner(
         }
     };
     let mut relay_task = relay.map(|t| {
-        let relay = Relay::new(store.clone(), t, RelayConfig::default()).with_waker(waker.clone());
+        let relay = Relay::new(outbox.clone(), t, RelayConfig::default()).with_waker(waker.clone());
         tokio::spawn(relay.run(tasks.clone()))
     });
 
@@ -177,6 +178,7 @@ async fn run_inner(
     let mut ix = BlockWriter {
         config,
         store,
+        outbox,
         lock,
         metrics,
         waker,
@@ -350,15 +352,15 @@ pub async fn rollback(
     database_url: &str,
     to_height: u32,
 ) -> Result<store::RollbackReport, IndexerError> {
-    let store = Store::connect(database_url).await?;
-    store.migrate().await?;
-    let Some(lock) = store.try_writer_lock(INDEXER_LOCK).await? else {
+    let db = Db::connect(&DbOptions::new(database_url)).await?;
+    db.migrate().await?;
+    let Some(lock) = db.try_writer_lock(INDEXER_LOCK).await? else {
         return Err(IndexerError::Config(ConfigError(
             "an indexer is running against this database (it holds the writer lock): stop it first"
                 .into(),
         )));
     };
-    let report = store.rollback_to(to_height).await?;
+    let report = db.indexer().rollback_to(to_height).await?;
     lock.release().await?;
     Ok(report)
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bitcoin::Amount;
 use events::{BtcInfoEvent, Event, RelayWaker};
 use store::{
-    BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, Store, StoreError, WriterLock,
+    BlockApplied, BlockRef, IndexerStore, OutboxEvent, OutboxStore, StoreError, WriterLock,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,8 @@ use crate::window::{HeightBlock, Window};
 
 pub(crate) struct BlockWriter<'a> {
     pub(crate) config: &'a IndexerConfig,
-    pub(crate) store: Store,
+    pub(crate) store: IndexerStore,
+    pub(crate) outbox: OutboxStore,
     pub(crate) lock: WriterLock,
     pub(crate) metrics: IndexerMetrics,
     pub(crate) waker: RelayWaker,
@@ -232,7 +233,7 @@ impl BlockWriter<'_> {
             queue: event.queue().as_str().to_owned(),
             payload: event.to_json(),
         };
-        match self.store.enqueue(&[row]).await {
+        match self.outbox.enqueue(&[row]).await {
             Ok(_) => {
                 self.reported_window_tip = Some(window_tip);
                 self.waker.wake();

@@ -26,7 +26,8 @@ use database::{Backend, TestDatabase};
 use devnet::{DevnetConfig, DevnetHandle, Node};
 use events::{QueueName, QueueNaming, QueueType};
 use indexer::RawConfig;
-use store::{IndexerStore, InvalidTxQuery, OutboxStore, Store};
+use sqlx::Connection;
+use store::{Db, DbOptions, IndexerStore, InvalidTxQuery, OutboxStore};
 use support::{Fx, V};
 use tokio_util::sync::CancellationToken;
 
@@ -163,8 +164,14 @@ fn spawn_child(config: &Path) -> Killed {
 }
 
 /// The stored tip height; 0 before the indexer created its tables.
-async fn stored_tip(s: &Store) -> u32 {
+async fn stored_tip(s: &IndexerStore) -> u32 {
     s.tip().await.ok().flatten().map_or(0, |t| t.height)
+}
+
+/// The indexer's tables and outbox in the database at `url`.
+async fn connect(url: &str) -> (IndexerStore, OutboxStore) {
+    let db = Db::connect(&DbOptions::new(url)).await.unwrap();
+    (db.indexer(), db.outbox())
 }
 
 /// Everything stored that must not depend on crashes.
@@ -181,7 +188,7 @@ struct Observed {
 }
 
 async fn observe(db: &str) -> Observed {
-    let s = Store::connect(db).await.unwrap();
+    let s = connect(db).await.0;
     assert_eq!(
         s.tvl_from_rows().await.unwrap(),
         s.confirmed_tvl().await.unwrap(),
@@ -197,9 +204,12 @@ async fn observe(db: &str) -> Observed {
         ..Default::default()
     };
     let sql = "SELECT queue, payload FROM outbox WHERE queue <> 'btc_info_queue' ORDER BY id";
-    let outbox: Vec<(String, String)> = match &s {
-        Store::Postgres(pg) => sqlx::query_as(sql).fetch_all(pg.pool()).await.unwrap(),
-        Store::Sqlite(lite) => sqlx::query_as(sql).fetch_all(lite.pool()).await.unwrap(),
+    let outbox: Vec<(String, String)> = if db.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(db).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
     };
     Observed {
         tip: s.tip().await.unwrap(),
@@ -294,7 +304,7 @@ async fn crash_test(backend: Backend) {
         .unwrap();
     let token = CancellationToken::new();
     let registry = prometheus::Registry::new();
-    let clean_store = Store::connect(&clean_db).await.unwrap();
+    let (clean_store, _) = connect(&clean_db).await;
     let clean_started = Instant::now();
     let run = {
         let t = token.clone();
@@ -350,7 +360,7 @@ async fn crash_test(backend: Backend) {
         config_toml(&devnet, &params, &crash_db, Some(&prefix)),
     )
     .unwrap();
-    let store = Store::connect(&crash_db).await.unwrap();
+    let (store, outbox) = connect(&crash_db).await;
     let mut rng = Rng(seed);
     let span = u64::try_from(clean_time.as_millis()).unwrap().max(100);
     let mut mid_catch_up = 0;
@@ -381,7 +391,7 @@ async fn crash_test(backend: Backend) {
     let child = spawn_child(&child_config);
     loop {
         let done = store.tip().await.unwrap().map(|t| t.height) == Some(last)
-            && store.unsent_count().await.unwrap() == 0;
+            && outbox.unsent_count().await.unwrap() == 0;
         if done {
             break;
         }

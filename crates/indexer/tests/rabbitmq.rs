@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use devnet::{Backend, Harness};
 use events::{QueueName, QueueNaming, QueueType};
 use sqlx::{Connection, SqliteConnection};
-use store::{IndexerStore, OutboxStore};
 use support::{Fx, V};
 
 const ACTIVATION: u32 = 120;
@@ -65,7 +64,7 @@ async fn indexed_events_reach_the_reference_queues_in_order_and_byte_for_byte() 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let tip = h.store.tip().await.unwrap().map_or(0, |t| t.height);
-        if tip >= want && h.store.unsent_count().await.unwrap() == 0 {
+        if tip >= want && h.outbox.unsent_count().await.unwrap() == 0 {
             break;
         }
         assert!(

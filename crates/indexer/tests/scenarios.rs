@@ -12,7 +12,7 @@ mod support;
 
 use devnet::{Backend, Harness};
 use indexer::IndexerError;
-use store::{IndexerStore, InvalidTxQuery};
+use store::InvalidTxQuery;
 use support::{Fx, V};
 
 const ACTIVATION: u64 = 120;

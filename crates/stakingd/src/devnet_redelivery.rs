@@ -14,14 +14,13 @@
 
 use anyhow::Context;
 use events::{QueueName, Transport};
-use store::api::ApiStore;
-use store::OutboxTable;
+use store::{Db, DbOptions, OutboxTable};
 
 /// Re-publishes, in outbox order (the indexer's rows, then the expiry checker's, each by id),
 /// every sent row the API has not consumed. Returns how many. Only for the in-process
 /// transport: a broker keeps unconsumed messages itself.
 pub async fn republish(database_url: &str, transport: &Transport) -> anyhow::Result<usize> {
-    let store = ApiStore::connect(database_url, 1)
+    let store = Db::connect(&DbOptions::new(database_url).max_connections(1))
         .await
         .context("connecting to the database to look for unconsumed events")?;
     let queues: Vec<&str> = api::consumer::CONSUMED.iter().map(|q| q.as_str()).collect();

@@ -65,7 +65,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let shown = redacted(&url);
-    let store = store::Store::connect(&url)
+    let store = store::Db::connect(&store::DbOptions::new(url.as_str()))
         .await
         .with_context(|| format!("connecting to {shown}"))?;
     let applied = store

@@ -6,7 +6,7 @@
 use std::process::{Command, Output};
 
 use sqlx::{Connection, PgConnection, SqliteConnection};
-use store::{IndexerStore, Store};
+use store::{Db, DbOptions};
 
 fn stakingd(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_stakingd"));
@@ -40,7 +40,7 @@ async fn migrates_once_then_is_up_to_date(url: &str) {
     assert!(second.contains("up to date"), "{second}");
     assert!(!second.contains("0001"), "{second}");
 
-    let store = Store::connect(url).await.unwrap();
+    let store = Db::connect(&DbOptions::new(url)).await.unwrap().indexer();
     assert_eq!(store.tip().await.unwrap(), None, "indexer tables answer");
     assert_eq!(store.confirmed_tvl().await.unwrap().to_sat(), 0);
     let count = "SELECT COUNT(*) FROM api_delegations";

@@ -11,16 +11,13 @@
 #[allow(dead_code, reason = "shared with the tests; the bench uses part of it")]
 mod chain;
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};
 use chain::{block, event, staking, unbonding};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, Executor, PgConnection};
-use store::{BlockWrite, IndexerStore, PgStore, SqliteStore, Store};
+use store::{BlockWrite, Db, DbOptions, IndexerStore};
 
 const STAKINGS: u32 = 100;
 const UNBONDINGS: u32 = 50;
@@ -44,25 +41,15 @@ fn big_block(height: u32) -> BlockWrite {
     b
 }
 
-async fn postgres() -> Option<(Store, PgConnectOptions, String)> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgConnectOptions::from_str(&url).ok()?;
-    let mut conn = PgConnection::connect_with(&admin).await.ok()?;
-    let name = format!("store_bench_{:016x}", rand::random::<u64>());
-    conn.execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .ok()?;
-    let pool = PgPoolOptions::new()
-        .connect_with(admin.clone().database(&name))
-        .await
-        .ok()?;
-    let s = Store::Postgres(PgStore::from_pool(pool));
-    s.migrate().await.ok()?;
-    Some((s, admin, name))
+/// A throw-away PostgreSQL database (dropped with the returned guard), migrated.
+async fn postgres() -> Option<(IndexerStore, testkit::PgTestDb)> {
+    let pg = testkit::PgTestDb::create_or_skip("store_bench").await?;
+    let db = Db::connect(&DbOptions::new(pg.url.clone())).await.ok()?;
+    db.migrate().await.ok()?;
+    Some((db.indexer(), pg))
 }
 
-fn bench_backend(c: &mut Criterion, label: &str, rt: &tokio::runtime::Runtime, s: &Store) {
+fn bench_backend(c: &mut Criterion, label: &str, rt: &tokio::runtime::Runtime, s: &IndexerStore) {
     let mut next_height = 1u32;
     let mut group = c.benchmark_group(format!("{label}/apply_block"));
     group.throughput(Throughput::Elements(1));
@@ -107,29 +94,15 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = rt.block_on(async {
-        let s = Store::Sqlite(
-            SqliteStore::open(dir.path().join("bench.db"))
-                .await
-                .unwrap(),
-        );
-        s.migrate().await.unwrap();
-        s
+        let url = format!("sqlite:{}", dir.path().join("bench.db").display());
+        let db = Db::connect(&DbOptions::new(url)).await.unwrap();
+        db.migrate().await.unwrap();
+        db.indexer()
     });
     bench_backend(c, "sqlite", &rt, &sqlite);
 
     match rt.block_on(postgres()) {
-        Some((pg, admin, name)) => {
-            bench_backend(c, "postgres", &rt, &pg);
-            rt.block_on(async {
-                if let Store::Postgres(p) = &pg {
-                    p.pool().close().await;
-                }
-                let mut conn = PgConnection::connect_with(&admin).await.unwrap();
-                conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-                    .await
-                    .unwrap();
-            });
-        }
+        Some((pg, _dropped_at_the_end)) => bench_backend(c, "postgres", &rt, &pg),
         None => eprintln!("PostgreSQL unreachable: only SQLite was measured"),
     }
 }

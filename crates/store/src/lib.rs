@@ -1,41 +1,45 @@
-//! Persistence for the staking back-end behind one interface.
+//! Persistence for the staking back-end: PostgreSQL (production) or SQLite (embedded default,
+//! `stakingd devnet`, fast tests) behind one handle, [`Db`].
 //!
-//! * [`IndexerStore`] and [`OutboxStore`] are the interface; [`PgStore`] (PostgreSQL,
-//!   production) and [`SqliteStore`] (embedded default, `stakingd devnet`, fast tests) implement
-//!   it, and [`Store`] picks one from a URL. Both pass the same conformance suite
-//!   (`tests/conformance.rs`).
-//! * Migrations are embedded (`migrations/postgres/`, `migrations/sqlite/`); [`Store::migrate`]
-//!   is what `stakingd migrate` runs. Later modules (API tables, …) add their own numbered files
-//!   to both folders and their own module next to `postgres.rs` / `sqlite.rs`.
-//! * One block = one database transaction (or consecutive blocks in one, `apply_blocks`): rows,
-//!   confirmed TVL, tip and outbox events commit together, so a crash at any moment leaves the
-//!   state of some clean run.
+//! * A service connects a [`Db`] from [`DbOptions`], runs [`Db::migrate`] and keeps only the
+//!   handle of the tables it owns: [`IndexerStore`] and [`OutboxStore`] (indexer),
+//!   [`ApiStore`] (API), [`ExpiryStore`] (expiry checker), [`UnbondingStore`] (unbonding
+//!   pipeline). The expiry checker's handle cannot write a delegation; the API's cannot claim
+//!   an unbonding request.
+//! * The tables are written once; what differs between the backends (pool tuning, migrations
+//!   folder, how a write transaction starts, a few SQL fragments, the writer lock) lives in
+//!   `backend/`. Both backends pass the same conformance suite (`tests/conformance.rs`).
+//! * Migrations are embedded (`migrations/postgres/`, `migrations/sqlite/`); [`Db::migrate`]
+//!   is what `stakingd migrate` runs.
+//! * One block = one database transaction (or consecutive blocks in one, `apply_blocks`):
+//!   rows, confirmed TVL, tip and outbox events commit together, so a crash at any moment
+//!   leaves the state of some clean run.
 //! * A second indexer waits as a hot standby on [`WriterLock`] (PostgreSQL advisory lock;
 //!   SQLite exclusive lock on a side file).
+//! * Text from outside the process is stored through [`sanitize`] (no NUL or other control
+//!   characters, bounded length).
 
 pub mod api;
-mod codec;
+mod backend;
+mod db;
 mod error;
-mod interface;
-mod lock;
+pub mod expiry;
+mod indexer;
 mod outbox;
-mod postgres;
-mod postgres_block;
-mod sqlite;
-mod sqlite_block;
-mod store;
-mod types;
+pub mod sanitize;
+pub mod unbonding;
 mod undelivered;
-mod validation;
 
+pub use api::ApiStore;
+pub use backend::{Backend, WriterLock, INDEXER_LOCK};
+pub use db::{Db, DbOptions, MigrationInfo};
 pub use error::{Result, StoreError};
-pub use interface::{IndexerStore, OutboxStore};
-pub use lock::{WriterLock, INDEXER_LOCK};
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
-pub use store::{MigrationInfo, Store};
-pub use types::{
+pub use expiry::ExpiryStore;
+pub use indexer::types::{
     ApplyOutcome, BlockApplied, BlockRef, BlockWrite, InvalidTx, InvalidTxKind, InvalidTxQuery,
-    OutboxEvent, OutboxRow, RollbackReport, SpentLookup, StakingTx, UnbondingTx,
+    RollbackReport, SpentLookup, StakingTx, UnbondingTx,
 };
+pub use indexer::IndexerStore;
+pub use outbox::{OutboxEvent, OutboxRow, OutboxStore};
+pub use unbonding::UnbondingStore;
 pub use undelivered::{OutboxTable, UndeliveredRow};

@@ -18,10 +18,9 @@
 use std::collections::HashSet;
 
 use bitcoin::hashes::{sha256, Hash};
-use sqlx::Row;
 
-use crate::api::ApiStore;
-use crate::error::{Result, StoreError};
+use crate::db::Db;
+use crate::error::Result;
 
 /// Which outbox a row comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +29,16 @@ pub enum OutboxTable {
     Indexer,
     /// `api_expiry_outbox`, written by the expiry checker.
     Expiry,
+}
+
+impl OutboxTable {
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutboxTable::Indexer => "outbox",
+            OutboxTable::Expiry => "api_expiry_outbox",
+        }
+    }
 }
 
 /// One sent outbox row whose message the API has not finished.
@@ -48,105 +57,50 @@ fn key(queue: &str, body: &[u8]) -> (String, String) {
     (queue.to_owned(), sha256::Hash::hash(body).to_string())
 }
 
-macro_rules! undelivered_backend {
-    ($module:ident, $pool:ty) => {
-        mod $module {
-            use super::*;
-
-            /// `(id, queue, payload)` of the sent rows of `table`, by id.
-            pub(super) async fn sent(
-                pool: &$pool,
-                table: &str,
-            ) -> Result<Vec<(i64, String, String)>> {
-                let sql = format!(
-                    "SELECT id, queue, payload FROM {table} WHERE sent_at IS NOT NULL ORDER BY id"
-                );
-                let rows = sqlx::query(&sql)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(StoreError::db("read sent outbox rows"))?;
-                rows.iter()
-                    .map(|r| {
-                        Ok((
-                            r.try_get("id")?,
-                            r.try_get("queue")?,
-                            r.try_get("payload")?,
-                        ))
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .map_err(StoreError::db("decode sent outbox rows"))
-            }
-
-            /// Keys of every message the API consumed or parked as unprocessable.
-            pub(super) async fn finished(pool: &$pool) -> Result<HashSet<(String, String)>> {
-                let consumed = sqlx::query("SELECT queue, body_sha256 FROM api_consumed_messages")
-                    .fetch_all(pool)
-                    .await
-                    .map_err(StoreError::db("read consumed message records"))?;
-                let parked = sqlx::query("SELECT queue, message_body FROM api_unprocessable_messages")
-                    .fetch_all(pool)
-                    .await
-                    .map_err(StoreError::db("read unprocessable messages"))?;
-                let mut keys = HashSet::with_capacity(consumed.len() + parked.len());
-                for r in &consumed {
-                    keys.insert((
-                        r.try_get("queue")
-                            .map_err(StoreError::db("decode consumed message record"))?,
-                        r.try_get("body_sha256")
-                            .map_err(StoreError::db("decode consumed message record"))?,
-                    ));
-                }
-                for r in &parked {
-                    let queue: String = r
-                        .try_get("queue")
-                        .map_err(StoreError::db("decode unprocessable message"))?;
-                    let body: String = r
-                        .try_get("message_body")
-                        .map_err(StoreError::db("decode unprocessable message"))?;
-                    keys.insert(key(&queue, body.as_bytes()));
-                }
-                Ok(keys)
-            }
-        }
-    };
-}
-
-undelivered_backend!(pg, sqlx::PgPool);
-undelivered_backend!(lite, sqlx::SqlitePool);
-
-impl ApiStore {
+impl Db {
     /// Every sent row of the indexer's outbox, then of the expiry checker's, each in id order,
     /// whose message (on one of `queues`, the queues the API consumes) the API has neither
     /// consumed nor parked as unprocessable. A scan; see the module doc.
     pub async fn undelivered_outbox_rows(&self, queues: &[&str]) -> Result<Vec<UndeliveredRow>> {
-        let (finished, indexer, expiry) = match self {
-            ApiStore::Postgres(p) => (
-                pg::finished(p).await?,
-                pg::sent(p, "outbox").await?,
-                pg::sent(p, "api_expiry_outbox").await?,
-            ),
-            ApiStore::Sqlite(s) => (
-                lite::finished(s.pool()).await?,
-                lite::sent(s.pool(), "outbox").await?,
-                lite::sent(s.pool(), "api_expiry_outbox").await?,
-            ),
-        };
-        let tagged = indexer
+        let consumed: Vec<(String, String)> = self
+            .query("SELECT queue, body_sha256 FROM api_consumed_messages")
+            .fetch_all("read consumed message records")
+            .await?;
+        let parked: Vec<(String, String)> = self
+            .query("SELECT queue, message_body FROM api_unprocessable_messages")
+            .fetch_all("read unprocessable messages")
+            .await?;
+        let finished: HashSet<(String, String)> = consumed
             .into_iter()
-            .map(|row| (OutboxTable::Indexer, row))
-            .chain(expiry.into_iter().map(|row| (OutboxTable::Expiry, row)));
-        Ok(tagged
-            .filter(|(_, (_, queue, payload))| {
-                queues.contains(&queue.as_str())
-                    && !finished.contains(&key(queue, payload.as_bytes()))
-            })
-            .map(|(table, (id, queue, payload))| UndeliveredRow {
-                table,
-                id,
-                queue,
-                payload,
-            })
-            .collect())
+            .chain(
+                parked
+                    .iter()
+                    .map(|(queue, body)| key(queue, body.as_bytes())),
+            )
+            .collect();
+        let mut undelivered = Vec::new();
+        for table in [OutboxTable::Indexer, OutboxTable::Expiry] {
+            let sql = format!(
+                "SELECT id, queue, payload FROM {} WHERE sent_at IS NOT NULL ORDER BY id",
+                table.name()
+            );
+            let rows: Vec<(i64, String, String)> =
+                self.query(&sql).fetch_all("read sent outbox rows").await?;
+            undelivered.extend(
+                rows.into_iter()
+                    .filter(|(_, queue, payload)| {
+                        queues.contains(&queue.as_str())
+                            && !finished.contains(&key(queue, payload.as_bytes()))
+                    })
+                    .map(|(id, queue, payload)| UndeliveredRow {
+                        table,
+                        id,
+                        queue,
+                        payload,
+                    }),
+            );
+        }
+        Ok(undelivered)
     }
 }
 
@@ -165,19 +119,17 @@ mod tests {
         "btc_info_queue",
     ];
 
-    async fn exec(store: &ApiStore, sql: &str, a: &str, b: &str) {
-        let ApiStore::Sqlite(s) = store else {
-            unreachable!("the test opens SQLite")
-        };
-        sqlx::query(sql)
+    async fn exec(store: &Db, sql: &str, a: &str, b: &str) {
+        store
+            .query(sql)
             .bind(a)
             .bind(b)
-            .execute(s.pool())
+            .execute("test insert")
             .await
             .unwrap();
     }
 
-    async fn outbox(store: &ApiStore, table: &str, queue: &str, body: &str, sent: bool) {
+    async fn outbox(store: &Db, table: &str, queue: &str, body: &str, sent: bool) {
         let sent = if sent { "1" } else { "NULL" };
         let sql = format!(
             "INSERT INTO {table} (queue, payload, created_at, sent_at) VALUES ($1, $2, 0, {sent})"
@@ -189,7 +141,7 @@ mod tests {
     async fn only_sent_rows_the_api_neither_consumed_nor_parked_are_undelivered_in_outbox_order() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
-        let store = ApiStore::connect(&url, 1).await.unwrap();
+        let store = Db::connect(&crate::DbOptions::new(url)).await.unwrap();
         store.migrate().await.unwrap();
         outbox(&store, "outbox", "active_staking_queue", "{\"a\":1}", true).await;
         outbox(&store, "outbox", "staking_stats_queue", "{\"s\":1}", true).await;

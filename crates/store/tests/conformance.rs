@@ -57,4 +57,6 @@ all_backends!(
     two_writers_with_competing_blocks_leave_exactly_one,
     a_standby_waits_for_the_writer_lock_and_takes_over,
     waiting_for_the_writer_lock_stops_on_shutdown,
+    a_signers_nul_laden_overlong_error_is_stored_escaped_and_cut,
+    an_unprocessable_message_with_a_nul_is_kept_readable,
 );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use bitcoin::Amount;
 use common::chain::busy_block;
 use common::TestDb;
-use store::{IndexerStore, InvalidTxQuery, OutboxStore, Store};
+use store::{Db, DbOptions, IndexerStore, InvalidTxQuery, OutboxStore};
 
 const FIRST: u32 = 1_000;
 const LAST: u32 = FIRST + 299;
@@ -28,7 +28,7 @@ const CHILD_APP: &str = "store_crash_child";
 #[ignore = "child process of the SIGKILL tests, which run it with STORE_CRASH_TEST_URL set"]
 async fn crash_child_writer() {
     let url = std::env::var(URL_ENV).expect("STORE_CRASH_TEST_URL names the database");
-    let s = Store::connect(&url).await.unwrap();
+    let s = Db::connect(&DbOptions::new(url)).await.unwrap().indexer();
     loop {
         let next = s.tip().await.unwrap().map_or(FIRST, |t| t.height + 1);
         if next > LAST {
@@ -50,7 +50,7 @@ struct Observed {
     hashes: Vec<Option<bitcoin::BlockHash>>,
 }
 
-async fn observe(s: &Store) -> Observed {
+async fn observe((s, outbox): &(IndexerStore, OutboxStore)) -> Observed {
     let stakings = s.staking_txs_in_range(0, u32::MAX).await.unwrap();
     let mut unbondings = Vec::new();
     for st in &stakings {
@@ -70,7 +70,7 @@ async fn observe(s: &Store) -> Observed {
         stakings,
         unbondings,
         invalids: s.invalid_txs(&all).await.unwrap(),
-        outbox: s
+        outbox: outbox
             .fetch_unsent(1_000_000)
             .await
             .unwrap()
@@ -83,7 +83,7 @@ async fn observe(s: &Store) -> Observed {
 
 /// The state after any prefix of committed blocks: consistent TVL and one outbox row per event
 /// of exactly the committed blocks.
-async fn assert_consistent_prefix(s: &Store) {
+async fn assert_consistent_prefix((s, outbox): &(IndexerStore, OutboxStore)) {
     let tvl = s.confirmed_tvl().await.unwrap();
     assert_eq!(
         tvl,
@@ -95,14 +95,15 @@ async fn assert_consistent_prefix(s: &Store) {
         .map(|h| busy_block(FIRST, h).events.len())
         .sum();
     assert_eq!(
-        s.unsent_count().await.unwrap(),
+        outbox.unsent_count().await.unwrap(),
         events as u64,
         "outbox matches blocks up to {tip}"
     );
 }
 
 async fn killed_writer_ends_with_the_state_of_a_clean_run(db: TestDb, clean: TestDb) {
-    let s = db.open().await;
+    let stores = db.stores().await;
+    let s = &stores.0;
     let mut kills = 0;
     for round in 0..5u64 {
         let before = s.tip().await.unwrap().map_or(FIRST - 1, |t| t.height);
@@ -135,7 +136,7 @@ async fn killed_writer_ends_with_the_state_of_a_clean_run(db: TestDb, clean: Tes
         }
         child.wait().unwrap();
         db.wait_for_sessions_of(CHILD_APP).await;
-        assert_consistent_prefix(&db.open().await).await;
+        assert_consistent_prefix(&db.stores().await).await;
     }
     assert!(kills >= 1, "the writer was killed at least once");
     eprintln!("killed the writer {kills} times");
@@ -148,11 +149,11 @@ async fn killed_writer_ends_with_the_state_of_a_clean_run(db: TestDb, clean: Tes
         }
         s.apply_block(&busy_block(FIRST, next)).await.unwrap();
     }
-    let c = clean.open().await;
+    let c = clean.stores().await;
     for h in FIRST..=LAST {
-        c.apply_block(&busy_block(FIRST, h)).await.unwrap();
+        c.0.apply_block(&busy_block(FIRST, h)).await.unwrap();
     }
-    let (crashed, reference) = (observe(&s).await, observe(&c).await);
+    let (crashed, reference) = (observe(&stores).await, observe(&c).await);
     assert_eq!(crashed.tip.unwrap().height, LAST);
     assert_eq!(crashed, reference);
 }

@@ -68,9 +68,9 @@ pub async fn run_once(
 /// budget; returns how many. Their old reason is kept as `last_error`. Needs only the
 /// database (`sqlite:PATH` or `postgres://…`), which it migrates.
 pub async fn retry_failed(database_url: &str, only: Option<i64>) -> Result<u64, PipelineError> {
-    let store = store::api::ApiStore::connect(database_url, 1).await?;
-    store.migrate().await?;
-    Ok(store.requeue_failed_unbonding(only).await?)
+    let db = store::Db::connect(&store::DbOptions::new(database_url).max_connections(1)).await?;
+    db.migrate().await?;
+    Ok(db.unbonding().requeue_failed(only).await?)
 }
 
 async fn wait_for_node(pipeline: &Pipeline, shutdown: &CancellationToken) {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin_rpc::RpcClient;
-use store::api::{ApiStore, ClaimedUnbonding, Recorded};
+use store::unbonding::{ClaimedUnbonding, Recorded};
+use store::{Db, DbOptions, UnbondingStore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +57,7 @@ pub struct Pipeline {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    store: ApiStore,
+    store: UnbondingStore,
     rpc: RpcClient,
     committee: Committee,
     heights: check::Heights,
@@ -70,10 +71,15 @@ impl Pipeline {
     /// the clients. Does not contact the node or the signers.
     pub async fn connect(config: Config) -> Result<Self, PipelineError> {
         config.check()?;
-        let store = ApiStore::connect(&config.database_url, config.db_max_connections).await?;
+        let db = Db::connect(&DbOptions {
+            url: config.database_url.clone(),
+            max_connections: config.db_max_connections,
+        })
+        .await?;
         if config.migrate {
-            store.migrate().await?;
+            db.migrate().await?;
         }
+        let store = db.unbonding();
         let rpc = RpcClient::new(config.rpc.clone()).map_err(|source| PipelineError::Node {
             url: config.rpc.url.clone(),
             source: Box::new(source),
@@ -97,7 +103,7 @@ impl Pipeline {
         &self.inner.metrics
     }
 
-    pub fn store(&self) -> &ApiStore {
+    pub fn store(&self) -> &UnbondingStore {
         &self.inner.store
     }
 
@@ -139,7 +145,7 @@ impl Pipeline {
                 let want = inner.config.batch_size.max(1);
                 let claimed = inner
                     .store
-                    .claim_unbonding_requests(&inner.token, inner.config.lease, want)
+                    .claim(&inner.token, inner.config.lease, want)
                     .await?;
                 summary.claimed += claimed.len() as u64;
                 exhausted = claimed.is_empty();
@@ -173,7 +179,7 @@ impl Pipeline {
         while let Some(done) = tasks.join_next().await {
             summary.add(&joined(done)?);
         }
-        if let Ok(counts) = inner.store.unbonding_state_counts().await {
+        if let Ok(counts) = inner.store.state_counts().await {
             inner.metrics.set_state_counts(&counts);
         }
         Ok(summary)
@@ -237,7 +243,7 @@ impl Pipeline {
                 tracing::info!(id = item.id, %txid, "unbonding tx broadcast");
                 summary.sent = 1;
                 (
-                    store.record_unbonding_sent(item.id, token, txid).await?,
+                    store.record_sent(item.id, token, txid).await?,
                     "sent".to_owned(),
                 )
             }
@@ -245,7 +251,7 @@ impl Pipeline {
                 tracing::info!(id = item.id, %txid, "unbonding tx was already broadcast");
                 summary.already_sent = 1;
                 (
-                    store.record_unbonding_sent(item.id, token, txid).await?,
+                    store.record_sent(item.id, token, txid).await?,
                     "already_sent".to_owned(),
                 )
             }
@@ -253,9 +259,7 @@ impl Pipeline {
                 tracing::warn!(id = item.id, kind = kind.label(), %reason, "unbonding request failed");
                 summary.failed = 1;
                 (
-                    store
-                        .record_unbonding_failed(item.id, token, reason)
-                        .await?,
+                    store.record_failed(item.id, token, reason).await?,
                     format!("failed_{}", kind.label()),
                 )
             }
@@ -272,9 +276,7 @@ impl Pipeline {
                     tracing::warn!(id = item.id, kind = kind.label(), %reason, "unbonding request failed");
                     summary.failed = 1;
                     (
-                        store
-                            .record_unbonding_failed(item.id, token, &reason)
-                            .await?,
+                        store.record_failed(item.id, token, &reason).await?,
                         format!("failed_{}", kind.label()),
                     )
                 } else {
@@ -285,7 +287,7 @@ impl Pipeline {
                     summary.retried = 1;
                     (
                         store
-                            .release_unbonding_for_retry(
+                            .release_for_retry(
                                 item.id,
                                 token,
                                 not_before,

@@ -13,7 +13,9 @@ use bitcoin::secp256k1::{Keypair, SecretKey};
 use bitcoin::{Amount, Txid};
 use common::{insert_request, Backend, TestDb};
 use staking_core::keys::SECP;
-use store::api::{ApiStore, NewUnbondingRequest, Recorded};
+use store::api::NewUnbondingRequest;
+use store::unbonding::Recorded;
+use store::{Db, DbOptions, UnbondingStore};
 
 fn key(seed: u8) -> bitcoin::secp256k1::XOnlyPublicKey {
     let mut bytes = [1u8; 32];
@@ -43,13 +45,13 @@ fn request(i: u32) -> NewUnbondingRequest {
     }
 }
 
-async fn store_with(backend: Backend, n: u32) -> Option<(TestDb, ApiStore)> {
+async fn store_with(backend: Backend, n: u32) -> Option<(TestDb, UnbondingStore)> {
     let db = TestDb::new(backend).await?;
     let store = db.store().await;
     for i in 0..n {
         insert_request(&store, &request(i), 100).await;
     }
-    Some((db, store))
+    Some((db, store.unbonding()))
 }
 
 async fn concurrent_claimers(backend: Backend) {
@@ -60,12 +62,13 @@ async fn concurrent_claimers(backend: Backend) {
     for c in 0..4 {
         let url = db.url.clone();
         claimers.push(tokio::spawn(async move {
-            let store = ApiStore::connect(&url, 4).await.unwrap();
+            let options = DbOptions::new(url).max_connections(4);
+            let store = Db::connect(&options).await.unwrap().unbonding();
             let token = format!("claimer-{c}");
             let mut mine = Vec::new();
             loop {
                 let got = store
-                    .claim_unbonding_requests(&token, Duration::from_secs(60), 3)
+                    .claim(&token, Duration::from_secs(60), 3)
                     .await
                     .unwrap();
                 if got.is_empty() {
@@ -94,7 +97,7 @@ async fn expired_lease(backend: Backend) {
         return;
     };
     let first = store
-        .claim_unbonding_requests("first", Duration::from_millis(300), 10)
+        .claim("first", Duration::from_millis(300), 10)
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
@@ -102,48 +105,36 @@ async fn expired_lease(backend: Backend) {
     assert_eq!(first[0].request.as_ref().unwrap(), &request(0));
     let id = first[0].id;
     assert!(store
-        .claim_unbonding_requests("second", Duration::from_secs(60), 10)
+        .claim("second", Duration::from_secs(60), 10)
         .await
         .unwrap()
         .is_empty());
     tokio::time::sleep(Duration::from_millis(400)).await;
     let second = store
-        .claim_unbonding_requests("second", Duration::from_secs(60), 10)
+        .claim("second", Duration::from_secs(60), 10)
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!((second[0].id, second[0].attempts), (id, 2));
     let txid = request(0).unbonding_tx_hash;
     assert_eq!(
-        store
-            .record_unbonding_sent(id, "first", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "first", &txid).await.unwrap(),
         Recorded::LeaseLost
     );
     assert_eq!(
-        store
-            .record_unbonding_failed(id, "first", "stale")
-            .await
-            .unwrap(),
+        store.record_failed(id, "first", "stale").await.unwrap(),
         Recorded::LeaseLost
     );
     assert_eq!(
-        store
-            .record_unbonding_sent(id, "second", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "second", &txid).await.unwrap(),
         Recorded::Yes
     );
     assert_eq!(
-        store
-            .record_unbonding_sent(id, "second", &txid)
-            .await
-            .unwrap(),
+        store.record_sent(id, "second", &txid).await.unwrap(),
         Recorded::LeaseLost,
         "an outcome is recorded once"
     );
-    let p = &store.unbonding_progress().await.unwrap()[0];
+    let p = &store.progress().await.unwrap()[0];
     assert_eq!(p.state, "sent");
     assert_eq!(p.sent_txid, Some(txid.to_string()));
 }
@@ -157,47 +148,37 @@ async fn backoff_and_requeue(backend: Backend) {
         return;
     };
     let lease = Duration::from_secs(60);
-    let id = store.claim_unbonding_requests("p", lease, 1).await.unwrap()[0].id;
+    let id = store.claim("p", lease, 1).await.unwrap()[0].id;
     let not_before = chrono::Utc::now().timestamp_millis() + 300;
     assert_eq!(
         store
-            .release_unbonding_for_retry(id, "p", not_before, "signers down", false)
+            .release_for_retry(id, "p", not_before, "signers down", false)
             .await
             .unwrap(),
         Recorded::Yes
     );
-    assert!(store
-        .claim_unbonding_requests("p", lease, 1)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(store.claim("p", lease, 1).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let again = store.claim_unbonding_requests("p", lease, 1).await.unwrap();
+    let again = store.claim("p", lease, 1).await.unwrap();
     assert_eq!(again[0].attempts, 2);
     // A failure of our own node gives the attempt back.
     store
-        .release_unbonding_for_retry(id, "p", 0, "node down", true)
+        .release_for_retry(id, "p", 0, "node down", true)
         .await
         .unwrap();
-    let p = &store.unbonding_progress().await.unwrap()[0];
+    let p = &store.progress().await.unwrap()[0];
     assert_eq!((p.state.as_str(), p.attempts), ("accepted", 1));
     assert_eq!(p.last_error.as_deref(), Some("node down"));
 
-    store.claim_unbonding_requests("p", lease, 1).await.unwrap();
-    store
-        .record_unbonding_failed(id, "p", "gave up")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.requeue_failed_unbonding(Some(id + 1)).await.unwrap(),
-        0
-    );
-    assert_eq!(store.requeue_failed_unbonding(Some(id)).await.unwrap(), 1);
-    let p = &store.unbonding_progress().await.unwrap()[0];
+    store.claim("p", lease, 1).await.unwrap();
+    store.record_failed(id, "p", "gave up").await.unwrap();
+    assert_eq!(store.requeue_failed(Some(id + 1)).await.unwrap(), 0);
+    assert_eq!(store.requeue_failed(Some(id)).await.unwrap(), 1);
+    let p = &store.progress().await.unwrap()[0];
     assert_eq!((p.state.as_str(), p.attempts), ("accepted", 0));
     assert_eq!(p.failure_reason, None);
     assert_eq!(p.last_error.as_deref(), Some("gave up"));
-    assert_eq!(store.requeue_failed_unbonding(None).await.unwrap(), 0);
+    assert_eq!(store.requeue_failed(None).await.unwrap(), 0);
 }
 on_both_backends!(
     a_retry_waits_for_its_backoff_and_retry_failed_gives_a_fresh_budget,

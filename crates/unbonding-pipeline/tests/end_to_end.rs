@@ -14,7 +14,8 @@ use std::time::Duration;
 use bitcoin::Transaction;
 use common::{progress_of, Backend, Member, TestDb, World};
 use serde_json::{json, Value};
-use store::api::{ApiStore, NewUnbondingRequest};
+use store::api::NewUnbondingRequest;
+use store::{Db, DbOptions};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use unbonding_pipeline::{check, signers::Committee, Pipeline};
@@ -34,7 +35,8 @@ const NINE_WITH_THREE_BAD: [Member; 9] = [
 /// The API and the indexer on one database and one in-process transport.
 struct Stack {
     api_url: String,
-    store: ApiStore,
+    /// The pipeline's side of the same database.
+    db: Db,
     http: reqwest::Client,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -72,7 +74,7 @@ impl Stack {
         .unwrap();
         api_config.validate().unwrap();
         let service = api::Service::build(&api_config).await.unwrap();
-        let store = service.store.clone();
+        let store = Db::connect(&DbOptions::new(db.url.as_str())).await.unwrap();
         let transport = events::Transport::InProcess(events::InProcessTransport::new(
             events::EventsMetrics::new(),
         ));
@@ -115,7 +117,7 @@ impl Stack {
         }
         let stack = Stack {
             api_url: format!("http://{listen}"),
-            store,
+            db: store,
             http: reqwest::Client::new(),
             shutdown,
             tasks,
@@ -233,7 +235,7 @@ async fn request_through_api_to_unbonding(backend: Backend) {
     };
     stack
         .wait("both requests sent", || async {
-            let p = stack.store.unbonding_progress().await.unwrap();
+            let p = stack.db.unbonding().progress().await.unwrap();
             p.len() == 2 && p.iter().all(|p| p.state == "sent")
         })
         .await;
@@ -298,7 +300,7 @@ async fn killed_mid_run_and_restarted(backend: Backend) {
     // A statement already on its way to the database when the task died still lands (as with
     // SIGKILL); give it a moment before taking the snapshot.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = stack.store.unbonding_progress().await.unwrap();
+    let before = stack.db.unbonding().progress().await.unwrap();
     assert!(
         before.iter().any(|p| p.state != "sent"),
         "the kill left work undone: {before:?}"
@@ -314,7 +316,7 @@ async fn killed_mid_run_and_restarted(backend: Backend) {
     };
     stack
         .wait("every request sent", || async {
-            let p = stack.store.unbonding_progress().await.unwrap();
+            let p = stack.db.unbonding().progress().await.unwrap();
             p.iter().all(|p| p.state == "sent")
         })
         .await;
@@ -336,7 +338,7 @@ async fn killed_mid_run_and_restarted(backend: Backend) {
     );
     assert_eq!(m.outcome_count("lease_lost"), 0);
     for r in &requests {
-        let p = progress_of(&stack.store, r).await;
+        let p = progress_of(&stack.db, r).await;
         assert_eq!(p.state, "sent");
         assert_eq!(p.sent_txid, Some(r.unbonding_tx_hash.to_string()));
         assert!(p.failure_reason.is_none());
@@ -382,8 +384,9 @@ async fn crash_after_broadcast(backend: Backend) {
     // A pipeline claims the request, broadcasts, and dies before recording anything: the
     // exact steps of `Pipeline::process`, stopped before the outcome is written.
     let claimed = stack
-        .store
-        .claim_unbonding_requests("dead pipeline", Duration::from_secs(2), 10)
+        .db
+        .unbonding()
+        .claim("dead pipeline", Duration::from_secs(2), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -400,7 +403,7 @@ async fn crash_after_broadcast(backend: Backend) {
         outcome,
         unbonding_pipeline::Outcome::Sent(request.unbonding_tx_hash)
     );
-    assert_eq!(progress_of(&stack.store, &request).await.state, "claimed");
+    assert_eq!(progress_of(&stack.db, &request).await.state, "claimed");
 
     // The restarted pipeline waits for the lease, finds the tx already out, records it once.
     let restarted = Pipeline::connect(world.config(&db.url)).await.unwrap();
@@ -411,7 +414,7 @@ async fn crash_after_broadcast(backend: Backend) {
     let summary = restarted.run_pass(&token).await.unwrap();
     assert_eq!(summary.already_sent, 1, "{summary:?}");
     assert_eq!(summary.sent, 0, "not broadcast a second time: {summary:?}");
-    let p = progress_of(&stack.store, &request).await;
+    let p = progress_of(&stack.db, &request).await;
     assert_eq!((p.state.as_str(), p.attempts), ("sent", 2), "{p:?}");
     // No signer was asked again: the spent check comes first.
     for e in &world.endpoints {

@@ -178,10 +178,10 @@ async fn main() -> anyhow::Result<()> {
         args.server_url.trim_end_matches('/'),
         args.database
     );
-    let api_store = store::api::ApiStore::connect(&url, 2)
+    let db = store::Db::connect(&store::DbOptions::new(url.as_str()).max_connections(2))
         .await
         .context("connecting the API store")?;
-    api_store.migrate().await.context("migrating")?;
+    db.migrate().await.context("migrating")?;
     let mut conn = PgConnection::connect(&url).await?;
 
     let secp = Secp256k1::signing_only();

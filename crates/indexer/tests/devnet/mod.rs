@@ -17,7 +17,7 @@ use devnet::{DevnetConfig, DevnetHandle, Node};
 use indexer::{IndexerError, RawConfig};
 use prometheus::Registry;
 use serde_json::Value;
-use store::{IndexerStore, OutboxStore, Store};
+use store::{Db, DbOptions, IndexerStore, OutboxStore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -54,7 +54,8 @@ pub struct Harness {
     pub node: Arc<Node>,
     pub rpc: RpcClient,
     pub db_url: String,
-    pub store: Store,
+    pub store: IndexerStore,
+    pub outbox: OutboxStore,
     pub depth: u32,
     pub activation: u32,
     funding: Vec<(OutPoint, TxOut)>,
@@ -102,8 +103,9 @@ impl Harness {
         }
         let params_path = dir.path().join("params.json");
         std::fs::write(&params_path, fx.params_json()).unwrap();
-        let store = Store::connect(&db_url).await.unwrap();
-        store.migrate().await.unwrap();
+        let handle = Db::connect(&DbOptions::new(db_url.as_str())).await.unwrap();
+        handle.migrate().await.unwrap();
+        let (store, outbox) = (handle.indexer(), handle.outbox());
         let depth = u32::from(fx.params.confirmation_depth());
         let activation = u32::try_from(fx.params.first_activation_height().0).unwrap();
         Some(Harness {
@@ -113,6 +115,7 @@ impl Harness {
             rpc,
             db_url,
             store,
+            outbox,
             depth,
             activation,
             funding,
@@ -248,7 +251,7 @@ impl Harness {
 
     /// Every queued event body of `queue`, in order.
     pub async fn events(&self, queue: &str) -> Vec<Value> {
-        self.store
+        self.outbox
             .fetch_unsent(1_000_000)
             .await
             .unwrap()
@@ -260,7 +263,7 @@ impl Harness {
 
     /// Every queued event except `btc_info`, as (queue, body).
     pub async fn chain_events(&self) -> Vec<(String, String)> {
-        self.store
+        self.outbox
             .fetch_unsent(1_000_000)
             .await
             .unwrap()

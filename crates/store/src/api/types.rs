@@ -247,7 +247,7 @@ pub struct TimelockRow {
 }
 
 /// A message kept after failing past the retry limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UnprocessableMessage {
     pub id: i64,
     pub queue: String,

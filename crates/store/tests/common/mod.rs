@@ -8,9 +8,8 @@
 
 pub mod chain;
 
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{Connection, Executor, PgConnection};
-use store::{PgStore, SqliteStore, Store};
+use sqlx::{Connection, Executor, PgConnection, SqliteConnection};
+use store::{Db, DbOptions, IndexerStore, OutboxStore};
 
 /// A fresh, migrated database for one test.
 #[derive(Debug)]
@@ -50,20 +49,16 @@ impl TestDb {
     }
 
     /// A new handle (own pool) on this database, as a second process would have.
-    pub async fn open(&self) -> Store {
-        match &self.kind {
-            Kind::Sqlite { .. } => {
-                Store::Sqlite(SqliteStore::connect(&self.url).await.expect("open SQLite"))
-            }
-            Kind::Postgres(pg) => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(pg.connect_options())
-                    .await
-                    .expect("connect PostgreSQL test database");
-                Store::Postgres(PgStore::from_pool(pool))
-            }
-        }
+    pub async fn open(&self) -> Db {
+        Db::connect(&DbOptions::new(self.url.clone()).max_connections(4))
+            .await
+            .expect("connect the test database")
+    }
+
+    /// The indexer's tables and its outbox, on a new handle of their own.
+    pub async fn stores(&self) -> (IndexerStore, OutboxStore) {
+        let db = self.open().await;
+        (db.indexer(), db.outbox())
     }
 
     /// The URL a child process uses; on PostgreSQL its sessions are tagged with `app` so
@@ -106,13 +101,19 @@ impl TestDb {
 
     /// Runs raw SQL, to corrupt state on purpose.
     pub async fn exec(&self, sql: &str) {
-        match self.open().await {
-            Store::Postgres(s) => {
-                s.pool().execute(sql).await.expect("raw SQL");
+        match &self.kind {
+            Kind::Sqlite { .. } => {
+                let mut conn = SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open SQLite");
+                conn.execute(sql).await.expect("raw SQL");
+                conn.close().await.expect("close SQLite");
             }
-            Store::Sqlite(s) => {
-                s.pool().execute(sql).await.expect("raw SQL");
-                s.close().await;
+            Kind::Postgres(pg) => {
+                let mut conn = PgConnection::connect_with(&pg.connect_options())
+                    .await
+                    .expect("connect PostgreSQL test database");
+                conn.execute(sql).await.expect("raw SQL");
             }
         }
     }

@@ -2,38 +2,39 @@
 
 use bitcoin::Amount;
 use store::{
-    BlockApplied, BlockRef, IndexerStore, InvalidTxKind, InvalidTxQuery, OutboxStore, Store,
-    StoreError,
+    BlockApplied, BlockRef, Db, DbOptions, IndexerStore, InvalidTxKind, InvalidTxQuery,
+    OutboxStore, StoreError,
 };
 
 use crate::common::chain::{block, block_hash, event, invalid, staking, unbonding};
 use crate::common::TestDb;
 
 /// Everything a failed write must leave untouched.
-async fn snapshot(s: &Store) -> (Option<BlockRef>, Amount, u64) {
+async fn snapshot(s: &IndexerStore, outbox: &OutboxStore) -> (Option<BlockRef>, Amount, u64) {
     (
         s.tip().await.unwrap(),
         s.confirmed_tvl().await.unwrap(),
-        s.unsent_count().await.unwrap(),
+        outbox.unsent_count().await.unwrap(),
     )
 }
 
 pub async fn migrations_run_twice_and_a_new_store_is_empty(db: &TestDb) {
-    let s = db.open().await;
-    s.migrate().await.unwrap();
+    let db = db.open().await;
+    db.migrate().await.unwrap();
+    let (s, outbox) = (db.indexer(), db.outbox());
     assert_eq!(s.tip().await.unwrap(), None);
     assert_eq!(s.first_processed_height().await.unwrap(), None);
     assert_eq!(s.confirmed_tvl().await.unwrap(), Amount::ZERO);
     assert_eq!(s.tvl_from_rows().await.unwrap(), Amount::ZERO);
-    assert_eq!(s.unsent_count().await.unwrap(), 0);
-    assert!(s.fetch_unsent(10).await.unwrap().is_empty());
+    assert_eq!(outbox.unsent_count().await.unwrap(), 0);
+    assert!(outbox.fetch_unsent(10).await.unwrap().is_empty());
 }
 
 pub async fn store_connects_from_its_url(db: &TestDb) {
-    let s = Store::connect(&db.url).await.unwrap();
+    let s = Db::connect(&DbOptions::new(db.url.clone())).await.unwrap();
     s.migrate().await.unwrap();
-    s.apply_block(&block(7, 0, 0)).await.unwrap();
-    let other = db.open().await;
+    s.indexer().apply_block(&block(7, 0, 0)).await.unwrap();
+    let other = db.open().await.indexer();
     assert_eq!(
         other.tip().await.unwrap(),
         Some(BlockRef {
@@ -42,13 +43,13 @@ pub async fn store_connects_from_its_url(db: &TestDb) {
         })
     );
     assert!(matches!(
-        Store::connect("mysql://localhost/x").await,
+        Db::connect(&DbOptions::new("mysql://localhost/x")).await,
         Err(StoreError::UnsupportedUrl { .. })
     ));
 }
 
 pub async fn a_block_commits_rows_tvl_tip_and_events_together(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut b = block(100, 0, 0);
     let active = staking(&b, 1, 50_000, false);
     let overflow = staking(&b, 2, 7_000, true);
@@ -90,7 +91,7 @@ pub async fn a_block_commits_rows_tvl_tip_and_events_together(db: &TestDb) {
             .unwrap(),
         vec![bad]
     );
-    let rows = s.fetch_unsent(10).await.unwrap();
+    let rows = outbox.fetch_unsent(10).await.unwrap();
     let payloads: Vec<_> = rows.iter().map(|r| r.payload.as_str()).collect();
     assert_eq!(
         payloads,
@@ -100,9 +101,9 @@ pub async fn a_block_commits_rows_tvl_tip_and_events_together(db: &TestDb) {
 }
 
 pub async fn a_block_that_does_not_connect_to_the_tip_is_rejected_and_changes_nothing(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     s.apply_block(&block(100, 0, 0)).await.unwrap();
-    let before = snapshot(&s).await;
+    let before = snapshot(&s, &outbox).await;
 
     let mut orphan = block(101, 0, 9); // parent is block 100 of fork 9, not ours
     let stake = staking(&orphan, 1, 1_000, false);
@@ -135,12 +136,12 @@ pub async fn a_block_that_does_not_connect_to_the_tip_is_rejected_and_changes_no
         "{err}"
     );
 
-    assert_eq!(snapshot(&s).await, before);
+    assert_eq!(snapshot(&s, &outbox).await, before);
     assert_eq!(s.staking_tx(stake.txid).await.unwrap(), None);
 }
 
 pub async fn replaying_a_processed_block_ignores_duplicates_and_counts_tvl_once(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut b100 = block(100, 0, 0);
     let stake = staking(&b100, 1, 30_000, false);
     b100.stakings.push(stake.clone());
@@ -175,14 +176,14 @@ pub async fn replaying_a_processed_block_ignores_duplicates_and_counts_tvl_once(
         "a replay does not move the tip"
     );
     // The reference republishes on replay; consumers are idempotent.
-    assert_eq!(s.unsent_count().await.unwrap(), 4);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 4);
 }
 
 pub async fn a_different_block_at_a_processed_height_is_a_reorg_error(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     s.apply_block(&block(100, 0, 0)).await.unwrap();
     s.apply_block(&block(101, 0, 0)).await.unwrap();
-    let before = snapshot(&s).await;
+    let before = snapshot(&s, &outbox).await;
     let err = s.apply_block(&block(101, 1, 0)).await.unwrap_err();
     assert!(
         matches!(err, StoreError::ConflictingBlock { height: 101, .. }),
@@ -199,11 +200,11 @@ pub async fn a_different_block_at_a_processed_height_is_a_reorg_error(db: &TestD
         ),
         "{err}"
     );
-    assert_eq!(snapshot(&s).await, before);
+    assert_eq!(snapshot(&s, &outbox).await, before);
 }
 
 pub async fn unbonding_lowers_tvl_only_for_active_stakes(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut b100 = block(100, 0, 0);
     let active = staking(&b100, 1, 40_000, false);
     let overflow = staking(&b100, 2, 9_000, true);
@@ -242,9 +243,9 @@ pub async fn unbonding_lowers_tvl_only_for_active_stakes(db: &TestDb) {
 }
 
 pub async fn unbonding_an_unknown_staking_tx_is_rejected_and_nothing_is_written(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     s.apply_block(&block(100, 0, 0)).await.unwrap();
-    let before = snapshot(&s).await;
+    let before = snapshot(&s, &outbox).await;
     let ghost_block = block(50, 0, 0);
     let ghost = staking(&ghost_block, 1, 1_000, false);
     let mut b = block(101, 0, 0);
@@ -257,13 +258,13 @@ pub async fn unbonding_an_unknown_staking_tx_is_rejected_and_nothing_is_written(
         matches!(err, StoreError::UnknownStakingTx { unbonding, staking } if unbonding == u.txid && staking == ghost.txid),
         "{err}"
     );
-    assert_eq!(snapshot(&s).await, before);
+    assert_eq!(snapshot(&s, &outbox).await, before);
     assert!(!s.unbonding_tx_exists(u.txid).await.unwrap());
     assert_eq!(s.staking_tx(b.stakings[0].txid).await.unwrap(), None);
 }
 
 pub async fn a_second_unbonding_of_the_same_stake_is_rejected(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut b100 = block(100, 0, 0);
     let stake = staking(&b100, 1, 10_000, false);
     b100.stakings.push(stake.clone());
@@ -292,7 +293,7 @@ pub async fn a_second_unbonding_of_the_same_stake_is_rejected(db: &TestDb) {
 }
 
 pub async fn tvl_going_negative_is_an_error_and_nothing_of_the_block_is_written(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut b100 = block(100, 0, 0);
     let stake = staking(&b100, 1, 10_000, false);
     b100.stakings.push(stake.clone());
@@ -300,7 +301,7 @@ pub async fn tvl_going_negative_is_an_error_and_nothing_of_the_block_is_written(
     // Corrupt the stored TVL below the stake's value (as a hand edit or a bug would).
     db.exec("UPDATE indexer_state SET confirmed_tvl = 10 WHERE id = 1")
         .await;
-    let before = snapshot(&s).await;
+    let before = snapshot(&s, &outbox).await;
 
     let mut b101 = block(101, 0, 0);
     let u = unbonding(&b101, &stake);
@@ -313,14 +314,14 @@ pub async fn tvl_going_negative_is_an_error_and_nothing_of_the_block_is_written(
         "{err}"
     );
     assert!(!err.is_transient());
-    assert_eq!(snapshot(&s).await, before);
+    assert_eq!(snapshot(&s, &outbox).await, before);
     assert!(!s.unbonding_tx_exists(u.txid).await.unwrap());
 }
 
 pub async fn consecutive_blocks_in_one_transaction_each_see_the_ones_before_and_fail_together(
     db: &TestDb,
 ) {
-    let together = db.open().await;
+    let (together, outbox) = db.stores().await;
     let mut b100 = block(100, 0, 0);
     let stake = staking(&b100, 1, 40_000, false);
     b100.stakings = vec![stake.clone()];
@@ -350,11 +351,11 @@ pub async fn consecutive_blocks_in_one_transaction_each_see_the_ones_before_and_
             hash: b102.hash
         })
     );
-    assert_eq!(together.unsent_count().await.unwrap(), 2);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 2);
     assert_eq!(together.apply_blocks(&[]).await.unwrap(), vec![]);
 
     // A group whose last block does not follow writes nothing, not even its first blocks.
-    let before = snapshot(&together).await;
+    let before = snapshot(&together, &outbox).await;
     let mut b103 = block(103, 0, 0);
     b103.stakings = vec![staking(&b103, 4, 10_000, false)];
     b103.events = vec![event("active_staking_queue", 5)];
@@ -370,6 +371,6 @@ pub async fn consecutive_blocks_in_one_transaction_each_see_the_ones_before_and_
         ),
         "{err:?}"
     );
-    assert_eq!(snapshot(&together).await, before);
+    assert_eq!(snapshot(&together, &outbox).await, before);
     assert!(together.block_hash_at(103).await.unwrap().is_none());
 }

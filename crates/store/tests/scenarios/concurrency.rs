@@ -3,14 +3,14 @@
 use std::time::Duration;
 
 use bitcoin::Amount;
-use store::{BlockApplied, IndexerStore, OutboxStore, StoreError, INDEXER_LOCK};
+use store::{BlockApplied, StoreError, INDEXER_LOCK};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::chain::{block, busy_block};
 use crate::common::TestDb;
 
 pub async fn two_writers_applying_the_same_blocks_concurrently_count_each_once(db: &TestDb) {
-    let (s1, s2) = (db.open().await, db.open().await);
+    let (s1, s2) = (db.open().await.indexer(), db.open().await.indexer());
     let first = 300;
     for height in first..first + 12 {
         let b = busy_block(first, height);
@@ -34,7 +34,7 @@ pub async fn two_writers_applying_the_same_blocks_concurrently_count_each_once(d
 }
 
 pub async fn two_writers_with_competing_blocks_leave_exactly_one(db: &TestDb) {
-    let (s1, s2) = (db.open().await, db.open().await);
+    let (s1, s2) = (db.open().await.indexer(), db.open().await.indexer());
     s1.apply_block(&block(400, 0, 0)).await.unwrap();
     for height in 401..409 {
         let mine = block(height, 0, 0);
@@ -104,7 +104,7 @@ pub async fn a_standby_waits_for_the_writer_lock_and_takes_over(db: &TestDb) {
     );
 
     // The writer keeps writing while holding the lock.
-    active.apply_block(&block(1, 0, 0)).await.unwrap();
+    active.indexer().apply_block(&block(1, 0, 0)).await.unwrap();
     drop(lock); // as when the active process dies: its connection closes
     let mut taken = tokio::time::timeout(Duration::from_secs(10), waiter)
         .await
@@ -113,7 +113,11 @@ pub async fn a_standby_waits_for_the_writer_lock_and_takes_over(db: &TestDb) {
         .unwrap()
         .expect("lock, not shutdown");
     taken.check().await.unwrap();
-    standby.apply_block(&block(2, 0, 0)).await.unwrap();
+    standby
+        .indexer()
+        .apply_block(&block(2, 0, 0))
+        .await
+        .unwrap();
     assert!(
         active
             .try_writer_lock(INDEXER_LOCK)
@@ -125,7 +129,7 @@ pub async fn a_standby_waits_for_the_writer_lock_and_takes_over(db: &TestDb) {
     taken.release().await.unwrap();
     let again = active.try_writer_lock(INDEXER_LOCK).await.unwrap();
     assert!(again.is_some(), "released explicitly");
-    assert_eq!(standby.unsent_count().await.unwrap(), 0);
+    assert_eq!(standby.outbox().unsent_count().await.unwrap(), 0);
 }
 
 pub async fn waiting_for_the_writer_lock_stops_on_shutdown(db: &TestDb) {

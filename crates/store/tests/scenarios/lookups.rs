@@ -4,13 +4,13 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, Txid};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
-use store::{IndexerStore, InvalidTxKind, InvalidTxQuery, OutboxStore, SpentLookup, StoreError};
+use store::{InvalidTxKind, InvalidTxQuery, SpentLookup, StoreError};
 
 use crate::common::chain::{block, event, invalid, key, staking, unbonding};
 use crate::common::TestDb;
 
 pub async fn spendable_txids_are_those_of_every_stored_staking_and_unbonding_tx(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     assert!(s.spendable_txids().await.unwrap().is_empty());
     let mut b100 = block(100, 0, 0);
     let a = staking(&b100, 1, 10_000, false);
@@ -36,7 +36,7 @@ pub async fn spendable_txids_are_those_of_every_stored_staking_and_unbonding_tx(
 }
 
 pub async fn batch_lookup_finds_staking_outputs_and_unbonding_txs(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut b100 = block(100, 0, 0);
     let mut a = staking(&b100, 1, 10_000, false);
     a.staking_output_index = 1;
@@ -89,7 +89,7 @@ pub async fn batch_lookup_finds_staking_outputs_and_unbonding_txs(db: &TestDb) {
 }
 
 pub async fn invalid_txs_are_recorded_with_their_reason_and_can_be_filtered(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut b100 = block(100, 0, 0);
     let i1 = invalid(&b100, 1, InvalidTxKind::Staking, "staking_value_too_high");
     let mut i2 = invalid(
@@ -151,7 +151,7 @@ pub async fn invalid_txs_are_recorded_with_their_reason_and_can_be_filtered(db: 
 }
 
 pub async fn rows_that_do_not_belong_to_their_block_are_rejected(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let b99 = block(99, 0, 0);
     let mut b = block(100, 0, 0);
     b.stakings.push(staking(&b99, 1, 1_000, false));
@@ -185,11 +185,11 @@ pub async fn rows_that_do_not_belong_to_their_block_are_rejected(db: &TestDb) {
         "{err}"
     );
     assert_eq!(s.tip().await.unwrap(), None);
-    assert_eq!(s.unsent_count().await.unwrap(), 0);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 0);
 }
 
 pub async fn staking_txs_are_listed_by_height_range_in_chain_order(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut all = Vec::new();
     for h in 100..105 {
         let mut b = block(h, 0, 0);
@@ -206,7 +206,7 @@ pub async fn staking_txs_are_listed_by_height_range_in_chain_order(db: &TestDb) 
 }
 
 pub async fn staking_rows_round_trip_for_arbitrary_field_values(db: &TestDb) {
-    let s = db.open().await;
+    let s = db.open().await.indexer();
     let mut b = block(700_000, 0, 0);
     let fields = (
         0..u32::MAX,

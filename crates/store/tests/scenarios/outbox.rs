@@ -1,12 +1,10 @@
 //! The transactional outbox as the relay sees it.
 
-use store::{IndexerStore, OutboxStore};
-
 use crate::common::chain::{block, event};
 use crate::common::TestDb;
 
 pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut expected = Vec::new();
     for (i, height) in (200..203).enumerate() {
         let mut b = block(height, 0, 0);
@@ -25,12 +23,12 @@ pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &Test
         s.apply_block(&b).await.unwrap();
     }
     let extra = vec![event("expired_staking_queue", 99)];
-    let ids = s.enqueue(&extra).await.unwrap();
+    let ids = outbox.enqueue(&extra).await.unwrap();
     assert_eq!(ids.len(), 1);
     expected.extend(extra);
-    assert_eq!(s.unsent_count().await.unwrap(), 10);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 10);
 
-    let first = s.fetch_unsent(4).await.unwrap();
+    let first = outbox.fetch_unsent(4).await.unwrap();
     assert_eq!(first.len(), 4);
     assert!(first.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
     let got: Vec<_> = first
@@ -43,21 +41,21 @@ pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &Test
         .collect();
     assert_eq!(got, want);
     assert_eq!(
-        s.fetch_unsent(4).await.unwrap(),
+        outbox.fetch_unsent(4).await.unwrap(),
         first,
         "unsent rows stay until marked"
     );
 
     let first_ids: Vec<i64> = first.iter().map(|r| r.id).collect();
-    assert_eq!(s.mark_sent(&first_ids).await.unwrap(), 4);
+    assert_eq!(outbox.mark_sent(&first_ids).await.unwrap(), 4);
     assert_eq!(
-        s.mark_sent(&first_ids).await.unwrap(),
+        outbox.mark_sent(&first_ids).await.unwrap(),
         0,
         "marking twice is harmless"
     );
-    assert_eq!(s.mark_sent(&[]).await.unwrap(), 0);
+    assert_eq!(outbox.mark_sent(&[]).await.unwrap(), 0);
 
-    let rest = s.fetch_unsent(100).await.unwrap();
+    let rest = outbox.fetch_unsent(100).await.unwrap();
     assert_eq!(rest.len(), 6);
     assert!(rest[0].id > first_ids[3]);
     let got: Vec<_> = rest.iter().map(|r| r.payload.clone()).collect();
@@ -65,8 +63,11 @@ pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &Test
     assert_eq!(got, want);
     assert_eq!(rest.last().unwrap().id, ids[0]);
     // Mark out of order: the remaining rows keep their order.
-    assert_eq!(s.mark_sent(&[rest[5].id, rest[1].id]).await.unwrap(), 2);
-    let left: Vec<i64> = s
+    assert_eq!(
+        outbox.mark_sent(&[rest[5].id, rest[1].id]).await.unwrap(),
+        2
+    );
+    let left: Vec<i64> = outbox
         .fetch_unsent(100)
         .await
         .unwrap()
@@ -74,7 +75,7 @@ pub async fn outbox_rows_come_out_in_insertion_order_until_marked_sent(db: &Test
         .map(|r| r.id)
         .collect();
     assert_eq!(left, [rest[0].id, rest[2].id, rest[3].id, rest[4].id]);
-    assert_eq!(s.unsent_count().await.unwrap(), 4);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 4);
 }
 
 /// Records what the relay publishes.
@@ -97,7 +98,7 @@ impl events::Publish for Recorder {
 }
 
 pub async fn the_events_relay_publishes_the_outbox_in_order_and_marks_rows_sent(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut want = Vec::new();
     for height in 1..=3 {
         let mut b = block(height, 0, 0);
@@ -120,7 +121,7 @@ pub async fn the_events_relay_publishes_the_outbox_in_order_and_marks_rows_sent(
         batch_size: 5,
         ..Default::default()
     };
-    let relay = events::outbox::Relay::new(s.clone(), recorder.clone(), config);
+    let relay = events::outbox::Relay::new(outbox.clone(), recorder.clone(), config);
     assert_eq!(relay.relay_once().await.unwrap(), 5);
     assert_eq!(relay.relay_once().await.unwrap(), 5);
     assert_eq!(relay.relay_once().await.unwrap(), 2);
@@ -130,5 +131,5 @@ pub async fn the_events_relay_publishes_the_outbox_in_order_and_marks_rows_sent(
         "everything was marked sent"
     );
     assert_eq!(*recorder.0.lock().unwrap(), want);
-    assert_eq!(s.unsent_count().await.unwrap(), 0);
+    assert_eq!(outbox.unsent_count().await.unwrap(), 0);
 }

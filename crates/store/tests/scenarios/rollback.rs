@@ -1,7 +1,7 @@
 //! `rollback_to`: the recovery path after a reorg deeper than the confirmation window.
 
 use bitcoin::Amount;
-use store::{BlockApplied, BlockRef, IndexerStore, InvalidTxKind, InvalidTxQuery, OutboxStore};
+use store::{BlockApplied, BlockRef, InvalidTxKind, InvalidTxQuery};
 
 use crate::common::chain::{block, block_hash, event, invalid, staking, unbonding};
 use crate::common::TestDb;
@@ -9,7 +9,7 @@ use crate::common::TestDb;
 pub async fn rollback_removes_rows_above_the_height_recomputes_tvl_and_keeps_the_outbox(
     db: &TestDb,
 ) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     // 100: stake A (active 10k); 101: stake B (active 20k), overflow C; 102: nothing;
     // 103: unbond A, invalid tx; 104: stake D (active 4k).
     let mut b100 = block(100, 0, 0);
@@ -40,7 +40,7 @@ pub async fn rollback_removes_rows_above_the_height_recomputes_tvl_and_keeps_the
         s.apply_block(blk).await.unwrap();
     }
     assert_eq!(s.confirmed_tvl().await.unwrap(), Amount::from_sat(24_000));
-    let outbox_before = s.fetch_unsent(100).await.unwrap();
+    let outbox_before = outbox.fetch_unsent(100).await.unwrap();
 
     let report = s.rollback_to(102).await.unwrap();
     assert_eq!(
@@ -74,7 +74,7 @@ pub async fn rollback_removes_rows_above_the_height_recomputes_tvl_and_keeps_the
     };
     assert!(s.invalid_txs(&q).await.unwrap().is_empty());
     assert_eq!(
-        s.fetch_unsent(100).await.unwrap(),
+        outbox.fetch_unsent(100).await.unwrap(),
         outbox_before,
         "outbox history is kept"
     );
@@ -107,7 +107,7 @@ pub async fn rollback_removes_rows_above_the_height_recomputes_tvl_and_keeps_the
 }
 
 pub async fn rollback_below_the_first_block_empties_the_indexer_state(db: &TestDb) {
-    let s = db.open().await;
+    let (s, outbox) = db.stores().await;
     let mut b = block(100, 0, 0);
     b.stakings.push(staking(&b, 1, 1_000, false));
     b.events.push(event("active_staking_queue", 1));
@@ -118,7 +118,7 @@ pub async fn rollback_below_the_first_block_empties_the_indexer_state(db: &TestD
     assert_eq!((report.blocks_removed, report.stakings_removed), (2, 1));
     assert_eq!(s.confirmed_tvl().await.unwrap(), Amount::ZERO);
     assert_eq!(s.first_processed_height().await.unwrap(), None);
-    assert_eq!(s.unsent_count().await.unwrap(), 1, "outbox kept");
+    assert_eq!(outbox.unsent_count().await.unwrap(), 1, "outbox kept");
     // An empty history accepts any start block again.
     s.apply_block(&block(100, 2, 0)).await.unwrap();
     assert_eq!(s.tip().await.unwrap().unwrap().hash, block_hash(100, 2));

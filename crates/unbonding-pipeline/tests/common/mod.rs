@@ -21,8 +21,9 @@ use covenant_signer::keystore::KeyBackend;
 use covenant_signer::rpc_chain::RpcChain;
 use devnet::wallet::Wallet;
 use staking_core::keys::SECP;
-use store::api::{AddressMapping, ApiStore, ConsumedKey, Delegation, DelegationState, TxInfo};
+use store::api::{AddressMapping, ConsumedKey, Delegation, DelegationState, TxInfo};
 use store::api::{NewUnbondingRequest, RequestOutcome};
+use store::{Db, DbOptions};
 use tokio_util::sync::CancellationToken;
 use unbonding_pipeline::{Config, SignerEndpoint};
 
@@ -66,10 +67,13 @@ impl TestDb {
         }
     }
 
-    pub async fn store(&self) -> ApiStore {
-        let store = ApiStore::connect(&self.url, 8).await.unwrap();
-        store.migrate().await.unwrap();
-        store
+    /// A migrated handle on this database (a pool of its own).
+    pub async fn store(&self) -> Db {
+        let db = Db::connect(&DbOptions::new(self.url.as_str()))
+            .await
+            .unwrap();
+        db.migrate().await.unwrap();
+        db
     }
 }
 
@@ -441,7 +445,8 @@ impl World {
 
 /// Stores an `active` delegation and the request for it, as the API's consumer and
 /// `POST /v1/unbonding` do.
-pub async fn insert_request(store: &ApiStore, request: &NewUnbondingRequest, start_height: u32) {
+pub async fn insert_request(db: &Db, request: &NewUnbondingRequest, start_height: u32) {
+    let store = db.api();
     let delegation = Delegation {
         staking_tx_hash: request.staking_tx_hash,
         staker_pk: request.staker_pk,
@@ -480,11 +485,11 @@ pub async fn insert_request(store: &ApiStore, request: &NewUnbondingRequest, sta
 
 /// The request's pipeline state by unbonding txid.
 pub async fn progress_of(
-    store: &ApiStore,
+    db: &Db,
     request: &NewUnbondingRequest,
-) -> store::api::UnbondingProgress {
-    store
-        .unbonding_progress()
+) -> store::unbonding::UnbondingProgress {
+    db.unbonding()
+        .progress()
         .await
         .unwrap()
         .into_iter()

@@ -18,9 +18,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use tokio_util::sync::CancellationToken;
 
+use super::Pool;
 use crate::error::{Result, StoreError};
-use crate::postgres::PgStore;
-use crate::sqlite::SqliteStore;
 
 /// Lock name the indexer uses.
 pub const INDEXER_LOCK: &str = "stakingd-indexer";
@@ -51,23 +50,31 @@ fn sqlite_busy(e: &sqlx::Error) -> bool {
 }
 
 impl Contender {
-    pub(crate) async fn postgres(store: &PgStore) -> Result<Self> {
-        Ok(Contender::Postgres(store.dedicated_connection().await?))
-    }
-
-    pub(crate) async fn sqlite(store: &SqliteStore, name: &str) -> Result<Self> {
-        let mut path: PathBuf = store.path().to_path_buf();
-        let mut file = path
-            .file_name()
-            .map(|f| f.to_os_string())
-            .unwrap_or_default();
-        file.push(format!(".{name}.lock"));
-        path.set_file_name(file);
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .busy_timeout(Duration::ZERO);
-        Ok(Contender::Sqlite(Box::new(options), None))
+    /// Ready to try the lock `name` on `pool`'s database.
+    pub(crate) async fn new(pool: &Pool, name: &str) -> Result<Self> {
+        match pool {
+            Pool::Postgres(p) => {
+                // Outside the pool: the advisory lock must die with its connection.
+                let conn = PgConnection::connect_with(&p.connect_options())
+                    .await
+                    .map_err(StoreError::db("open lock connection"))?;
+                Ok(Contender::Postgres(conn))
+            }
+            Pool::Sqlite(p) => {
+                let mut path: PathBuf = p.connect_options().get_filename().to_path_buf();
+                let mut file = path
+                    .file_name()
+                    .map(|f| f.to_os_string())
+                    .unwrap_or_default();
+                file.push(format!(".{name}.lock"));
+                path.set_file_name(file);
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .busy_timeout(Duration::ZERO);
+                Ok(Contender::Sqlite(Box::new(options), None))
+            }
+        }
     }
 
     /// One attempt; gives the connection back on failure so the next attempt reuses it.

@@ -3,9 +3,9 @@
 
 use bitcoin::{Amount, BlockHash, Txid};
 
-use crate::codec::check_txid;
+use super::codec::check_txid;
+use super::types::{is_snake_case, BlockRef, BlockWrite};
 use crate::error::{Result, StoreError};
-use crate::types::{is_snake_case, BlockRef, BlockWrite};
 
 /// Rejects a write whose rows do not belong to its block or carry a wrong txid or reason.
 pub(crate) fn check_block_write(b: &BlockWrite) -> Result<()> {

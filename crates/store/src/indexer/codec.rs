@@ -5,10 +5,9 @@
 use std::str::FromStr;
 
 use bitcoin::{consensus, Amount, BlockHash, Transaction, Txid, XOnlyPublicKey};
-use chrono::{DateTime, Utc};
 
+use super::types::{BlockRef, InvalidTx, InvalidTxKind, StakingTx, UnbondingTx};
 use crate::error::{Result, StoreError};
-use crate::types::{BlockRef, InvalidTx, InvalidTxKind, OutboxRow, StakingTx, UnbondingTx};
 
 pub(crate) fn amount_to_db(what: &'static str, amount: Amount) -> Result<i64> {
     i64::try_from(amount.to_sat()).map_err(|_| StoreError::OutOfRange {
@@ -191,25 +190,6 @@ impl TryFrom<InvalidRow> for InvalidTx {
                 .map(|b| tx_from_db("invalid raw_tx", &b))
                 .transpose()?,
         })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(crate) struct OutboxDbRow {
-    pub id: i64,
-    pub queue: String,
-    pub payload: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<OutboxDbRow> for OutboxRow {
-    fn from(r: OutboxDbRow) -> Self {
-        OutboxRow {
-            id: r.id,
-            queue: r.queue,
-            payload: r.payload,
-            created_at: r.created_at,
-        }
     }
 }
 

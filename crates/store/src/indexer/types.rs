@@ -4,7 +4,8 @@
 //! uses), public keys as 32-byte x-only hex, raw transactions as consensus bytes.
 
 use bitcoin::{Amount, BlockHash, OutPoint, Transaction, Txid, XOnlyPublicKey};
-use chrono::{DateTime, Utc};
+
+use crate::outbox::OutboxEvent;
 
 /// A processed block: the indexer tip or an entry of the processed-hash history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,24 +99,6 @@ pub struct InvalidTx {
     /// snake_case reason, e.g. `staking_value_too_low` (checked by `apply_block`).
     pub reason: String,
     pub tx: Option<Transaction>,
-}
-
-/// One message for the transactional outbox: written with the state change that implies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    pub queue: String,
-    /// The exact JSON body to publish (kept as text so key order and formatting are preserved).
-    pub payload: String,
-}
-
-/// An outbox row as the relay sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    /// Increasing in insertion order; publish in this order.
-    pub id: i64,
-    pub queue: String,
-    pub payload: String,
-    pub created_at: DateTime<Utc>,
 }
 
 /// Everything one confirmed block changes, written in one database transaction.
