@@ -197,9 +197,15 @@ fn an_unbonding_psbt_signed_by_bitcoinjs_is_accepted_executed_by_the_committee_a
     let stored = env.rt.block_on(api.store.unbonding_requests()).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].request.staker_signature_hex, signed.signature);
+    let db = env
+        .rt
+        .block_on(store::Db::connect(&store::DbOptions::new(
+            api.database_url.as_str(),
+        )))
+        .unwrap();
     wait_until("the pipeline to send the unbonding tx", || {
         env.rt
-            .block_on(api.store.unbonding_progress())
+            .block_on(db.unbonding().progress())
             .unwrap()
             .iter()
             .any(|p| p.state == "sent")
