@@ -10,6 +10,7 @@ pub mod params;
 pub mod presets;
 pub mod psbt;
 pub mod script;
+pub mod signed_unbonding;
 pub mod signing;
 pub mod spend;
 pub mod staking_tx;

@@ -3,15 +3,20 @@
 //! `tap_internal_key`, `tap_leaf_script` (control block → leaf) and, where the caller knows
 //! them, `tap_key_origins` (BIP32 origin of a key, with the leaves it signs in).
 //!
-//! Field choice follows btc-staking-ts 0.2.x, so the PSBTs of its vectors reproduce byte for byte.
+//! [`script_path_psbt`] and [`staking_psbt`] choose their fields as btc-staking-ts 0.2.x does, so
+//! the PSBTs of its vectors reproduce byte for byte. [`unbonding_psbt`] is the staker's unbonding
+//! PSBT for an external signer (hardware wallet, Bitcoin Core, a custodian's signer): it adds the
+//! merkle root, the staker key's origin and the sighash type, so a wallet can check the output it
+//! spends and find its key without knowing anything about staking.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 
-use bitcoin::bip32::KeySource;
-use bitcoin::psbt::{self, Psbt};
+use bitcoin::bip32::{DerivationPath, Fingerprint, KeySource};
+use bitcoin::psbt::{self, Psbt, PsbtSighashType};
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::taproot::{ControlBlock, LeafVersion, TapLeafHash};
-use bitcoin::{Amount, ScriptBuf, Transaction, TxOut};
+use bitcoin::{Amount, ScriptBuf, TapSighashType, Transaction, TxOut};
 
 use crate::builder::BuiltStakingTx;
 use crate::keys::nums_key;
@@ -123,4 +128,116 @@ pub fn staking_psbt(
         }
     }
     Ok(psbt)
+}
+
+/// The origin written for the staker key when the caller gives none: fingerprint `00000000` and
+/// the empty path `m`. Bitcoin Core's descriptor wallets find their key by the public key alone
+/// (the reference's own PSBTs carry no origin); hardware wallets need the real origin.
+pub fn unknown_key_origin() -> KeySource {
+    (Fingerprint::default(), DerivationPath::master())
+}
+
+/// The staker's unbonding PSBT: the canonical unbonding tx `tx` spending `staking` (worth
+/// `staking_value`) through its unbonding leaf, with everything BIP371 gives a signer of a
+/// script-path input: `witness_utxo`, `tap_scripts` (control block → unbonding leaf),
+/// `tap_internal_key` (NUMS) and `tap_merkle_root` (so the wallet can recompute the output key),
+/// `tap_key_origins` for the staker key with the unbonding leaf's hash and `staker_origin`
+/// (or [`unknown_key_origin`]), and `SIGHASH_DEFAULT` as the input's sighash type.
+pub fn unbonding_psbt(
+    tx: Transaction,
+    staking: &StakingOutput,
+    staking_value: Amount,
+    staker_origin: Option<KeySource>,
+) -> Result<Psbt, PsbtError> {
+    let spend = LeafSpend::staking(staking, staking_value, StakingLeaf::Unbonding);
+    let origin = staker_origin.unwrap_or_else(unknown_key_origin);
+    let mut psbt = script_path_psbt(tx, &spend, &[(staking.keys().staker, origin)])?;
+    for input in &mut psbt.inputs {
+        input.tap_merkle_root = Some(staking.merkle_root());
+        input.sighash_type = Some(PsbtSighashType::from(TapSighashType::Default));
+    }
+    Ok(psbt)
+}
+
+/// Why a key origin (`[fingerprint/path]`) does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyOriginError {
+    /// The fingerprint is not 8 hex characters.
+    #[error("`{origin}`: the fingerprint `{fingerprint}` is not 8 hex characters (e.g. `[d34db33f/86'/1'/0'/0/0]`)")]
+    Fingerprint { origin: String, fingerprint: String },
+    /// The path is not a BIP32 derivation path.
+    #[error("`{origin}`: `{path}` is not a BIP32 derivation path (steps like 86' or 86h and 0, separated by /)")]
+    Path { origin: String, path: String },
+}
+
+/// Parses a key origin as descriptors write it, `[d34db33f/86'/1'/0'/0/0]` (brackets optional,
+/// `h` or `'` for hardened steps, a bare fingerprint for the master key).
+pub fn parse_key_origin(text: &str) -> Result<KeySource, KeyOriginError> {
+    let origin = text.trim();
+    let inner = origin
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(origin);
+    let (fingerprint, path) = inner.split_once('/').unwrap_or((inner, ""));
+    let fingerprint_error = || KeyOriginError::Fingerprint {
+        origin: origin.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+    };
+    if fingerprint.len() != 8 {
+        return Err(fingerprint_error());
+    }
+    let fingerprint = Fingerprint::from_str(fingerprint).map_err(|_| fingerprint_error())?;
+    let path = if path.is_empty() {
+        DerivationPath::master()
+    } else {
+        DerivationPath::from_str(&format!("m/{path}")).map_err(|_| KeyOriginError::Path {
+            origin: origin.to_owned(),
+            path: path.to_owned(),
+        })?
+    };
+    Ok((fingerprint, path))
+}
+
+/// A key origin as descriptors write it: `[d34db33f/86'/1'/0'/0/0]`, `[00000000]` for the
+/// master key of an unknown wallet.
+pub fn format_key_origin((fingerprint, path): &KeySource) -> String {
+    let mut text = format!("[{fingerprint}");
+    for step in path {
+        text.push('/');
+        text.push_str(&step.to_string());
+    }
+    text.push(']');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_origins_parse_as_descriptors_write_them() {
+        let (fp, path) = parse_key_origin("[d34db33f/86'/1'/0'/0/5]").unwrap();
+        assert_eq!(fp.to_string(), "d34db33f");
+        assert_eq!(path, DerivationPath::from_str("m/86'/1'/0'/0/5").unwrap());
+        assert_eq!(
+            format_key_origin(&(fp, path.clone())),
+            "[d34db33f/86'/1'/0'/0/5]"
+        );
+        let (_, hardened_h) = parse_key_origin("d34db33f/86h/1h/0h/0/5").unwrap();
+        assert_eq!(hardened_h, path);
+        let (fp, path) = parse_key_origin("[0badc0de]").unwrap();
+        assert_eq!(fp.to_string(), "0badc0de");
+        assert_eq!(path, DerivationPath::master());
+        assert_eq!(format_key_origin(&unknown_key_origin()), "[00000000]");
+    }
+
+    #[test]
+    fn a_bad_fingerprint_or_path_is_named_in_the_error() {
+        let e = parse_key_origin("[d34db3/86'/0]").unwrap_err();
+        assert!(e.to_string().contains("`d34db3` is not 8 hex"), "{e}");
+        let e = parse_key_origin("[zzzzzzzz/0]").unwrap_err();
+        assert!(matches!(e, KeyOriginError::Fingerprint { .. }), "{e}");
+        let e = parse_key_origin("[d34db33f/86'/x]").unwrap_err();
+        assert!(e.to_string().contains("`86'/x` is not a BIP32"), "{e}");
+    }
 }

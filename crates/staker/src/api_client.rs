@@ -151,12 +151,20 @@ async fn checked(response: reqwest::Response, url: &str) -> Result<Value> {
         return serde_json::from_str(&text)
             .with_context(|| format!("{url} answered non-JSON: {text}"));
     }
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v) if v.get("message").is_some() => bail!(
-            "the API refused ({status}, {}): {}",
+    // 4xx: the API refused this request (exit 4); anything else: the API failed (exit 5).
+    let refused = status.is_client_error();
+    let message = match serde_json::from_str::<Value>(&text) {
+        Ok(v) if v.get("message").is_some() => format!(
+            "the API {} ({status}, {}): {}",
+            if refused { "refused" } else { "failed" },
             v["errorCode"].as_str().unwrap_or("?"),
             v["message"].as_str().unwrap_or("")
         ),
-        _ => bail!("the API answered {status} at {url}: {text}"),
-    }
+        _ => format!("the API answered {status} at {url}: {text}"),
+    };
+    Err(if refused {
+        crate::exit::refused(message)
+    } else {
+        crate::exit::unreachable(message)
+    })
 }

@@ -13,6 +13,8 @@ use staking_core::builder::Utxo;
 use staking_core::params::{BlockHeight, GlobalParams};
 use staking_core::staking_tx::{classify, ParsedStaking, StakingTxClass};
 
+use crate::exit::{not_yet, refused};
+
 /// `--utxo txid:vout[:sat]`: an output to fund from; without the amount it is looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtxoArg {
@@ -51,20 +53,20 @@ pub async fn given_utxos(rpc: &RpcClient, args: &[UtxoArg]) -> Result<Vec<Utxo>>
             .get_tx_out(&arg.outpoint.txid, arg.outpoint.vout, true)
             .await
             .with_context(|| format!("cannot look up {}", arg.outpoint))?
-            .with_context(|| {
-                format!(
+            .ok_or_else(|| {
+                refused(format!(
                     "{} is spent or unknown to the node; list unspent outputs and pick another",
                     arg.outpoint
-                )
+                ))
             })?;
         if let Some(value) = arg.value {
             if value != out.value {
-                bail!(
+                return Err(refused(format!(
                     "{} holds {} sat, not the {} sat given",
                     arg.outpoint,
                     out.value.to_sat(),
                     value.to_sat()
-                );
+                )));
             }
         }
         utxos.push(Utxo {
@@ -149,7 +151,7 @@ pub async fn broadcast(rpc: &RpcClient, tx: &Transaction) -> Result<Txid> {
         .await
         .context("testmempoolaccept failed")?;
     if let Some(AcceptOutcome::Rejected { reason }) = verdicts.first().map(|v| &v.outcome) {
-        bail!("the node refuses the tx: {reason}");
+        return Err(refused(format!("the node refuses the tx: {reason}")));
     }
     rpc.send_raw_transaction(tx)
         .await
@@ -185,16 +187,18 @@ pub async fn confirmed_staking(
 ) -> Result<(Transaction, BlockHeight, ParsedStaking)> {
     let (tx, height) = tx_with_height(rpc, txid).await?;
     let Some(height) = height else {
-        bail!("staking tx {txid} is not confirmed yet; wait for it to be mined")
+        return Err(not_yet(format!(
+            "staking tx {txid} is not confirmed yet; wait for it to be mined"
+        )));
     };
     match classify(&tx, params, height) {
         StakingTxClass::Valid(parsed) => Ok((tx, height, parsed)),
-        StakingTxClass::Invalid { reason, .. } => {
-            bail!("{txid} is an invalid staking tx at height {height}: {reason}")
-        }
-        StakingTxClass::NotStaking(reason) => {
-            bail!("{txid} is not a staking tx at height {height}: {reason}")
-        }
+        StakingTxClass::Invalid { reason, .. } => Err(refused(format!(
+            "{txid} is an invalid staking tx at height {height}: {reason}"
+        ))),
+        StakingTxClass::NotStaking(reason) => Err(refused(format!(
+            "{txid} is not a staking tx at height {height}: {reason}"
+        ))),
     }
 }
 
@@ -223,10 +227,10 @@ pub async fn wait_confirmations(
             return Ok(confirmations);
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!(
+            return Err(not_yet(format!(
                 "{txid} has {confirmations} of {depth} confirmations after {timeout_secs} s; \
                  it stays broadcast: check again later (`staker withdraw`/`status` work once it is mined)"
-            );
+            )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use staking_core::bitcoin::secp256k1::XOnlyPublicKey;
 use staking_core::bitcoin::Network;
@@ -62,11 +62,11 @@ impl ParamsSource {
 
     /// Reads and validates; an invalid file is an error naming the source.
     pub fn load_valid(&self) -> Result<GlobalParams> {
-        let (params, warnings) = self.load()?.with_context(|| {
-            format!(
-                "{} is invalid (run `staker params check` on it)",
+        let (params, warnings) = self.load()?.map_err(|e| {
+            crate::exit::refused(format!(
+                "{} is invalid (run `staker params check` on it): {e}",
                 self.describe()
-            )
+            ))
         })?;
         for w in warnings {
             eprintln!("warning: {w}");
@@ -104,9 +104,9 @@ pub fn network_name(network: Network) -> &'static str {
 pub fn network_for(source: &ParamsSource, flag: Option<Network>) -> Result<Network> {
     match (flag, source.network()) {
         (Some(n), _) | (None, Some(n)) => Ok(n),
-        (None, None) => bail!(
-            "a params file does not say which network it is for: add --network (mainnet, testnet, signet or regtest)"
-        ),
+        (None, None) => Err(crate::exit::usage(
+            "a params file does not say which network it is for: add --network (mainnet, testnet, signet or regtest)",
+        )),
     }
 }
 

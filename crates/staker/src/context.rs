@@ -10,6 +10,7 @@ use staking_core::bitcoin::Network;
 use staking_core::params::GlobalParams;
 
 use crate::common::{network_name, parse_network, ParamsSource};
+use crate::exit::usage;
 use crate::keyfile::StakerKey;
 
 /// Network, key file and mainnet guard.
@@ -35,15 +36,15 @@ impl KeyArgs {
     pub fn network(&self, params: Option<&ParamsSource>) -> Result<Network> {
         let network = match (self.network, params.and_then(ParamsSource::network)) {
             (Some(n), _) | (None, Some(n)) => n,
-            (None, None) => bail!(
-                "no network given: add --network (signet, testnet, testnet4, regtest) or set STAKER_NETWORK"
-            ),
+            (None, None) => return Err(usage(
+                "no network given: add --network (signet, testnet, testnet4, regtest) or set STAKER_NETWORK",
+            )),
         };
         if network == Network::Bitcoin && !self.i_know_this_is_mainnet {
-            bail!(
+            return Err(usage(
                 "refusing mainnet: the key file is a plain file meant for test networks; use a hardware \
-                 or wallet signer (--psbt) or pass --i-know-this-is-mainnet"
-            );
+                 or wallet signer (--psbt, --psbt-out) or pass --i-know-this-is-mainnet",
+            ));
         }
         Ok(network)
     }
@@ -96,7 +97,9 @@ impl RpcArgs {
     /// A client for the node.
     pub fn client(&self) -> Result<RpcClient> {
         let Some(url) = &self.rpc_url else {
-            bail!("no Bitcoin node given: add --rpc-url (or set STAKER_RPC_URL)")
+            return Err(usage(
+                "no Bitcoin node given: add --rpc-url (or set STAKER_RPC_URL)",
+            ));
         };
         let auth = match (&self.rpc_cookie, &self.rpc_user, &self.rpc_password) {
             (Some(cookie), _, _) => RpcAuth::Cookie(cookie.clone()),
@@ -105,7 +108,9 @@ impl RpcArgs {
                 password: password.clone(),
             },
             _ => {
-                bail!("no RPC credentials: add --rpc-cookie FILE, or --rpc-user and --rpc-password")
+                return Err(usage(
+                    "no RPC credentials: add --rpc-cookie FILE, or --rpc-user and --rpc-password",
+                ));
             }
         };
         let config = RpcConfig {

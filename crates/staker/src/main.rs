@@ -7,8 +7,11 @@ mod api_client;
 mod chain;
 mod common;
 mod context;
+#[macro_use]
+mod exit;
 mod keyfile;
 mod keys_cmd;
+mod pace;
 mod params_check;
 mod stake;
 mod status;
@@ -22,6 +25,29 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Examples, the environment variables and the exit statuses, after the flags in `--help`.
+const AFTER_HELP: &str = concat!(
+    "Examples:\n  \
+    staker params check bbn-1\n  \
+    staker tx staking-output --params bbn-1 --height 874088 --staker-pk <64 hex> \\\n      \
+    --fp-pk <64 hex> --staking-time 64000\n  \
+    staker --json tx inspect --params bbn-test-4 --height 200665 <TX_HEX>\n  \
+    staker keys generate --network signet\n  \
+    staker stake --params bbn-test-4 --rpc-url http://127.0.0.1:38332 --rpc-cookie ~/.bitcoin/signet/.cookie \\\n      \
+    --fp-pk <64 hex> --amount 50000 --staking-time 64000 --wait\n  \
+    staker stake --params bbn-1 --rpc-url ... --staker-pk <64 hex> --from <ADDRESS> --change-address <ADDRESS> \\\n      \
+    --fp-pk <64 hex> --amount 500000 --staking-time 64000 --psbt-out stake.psbt   # sign with your wallet\n  \
+    staker withdraw --params bbn-test-4 --rpc-url ... --staking-txid <TXID>\n  \
+    staker unbond --params bbn-test-4 --api-url http://127.0.0.1:8090 --staking-txid <TXID> --wait\n  \
+    staker unbond --params bbn-1 --api-url ... --staking-txid <TXID> --psbt-out unbond.psbt \\\n      \
+    --key-origin '[d34db33f/86h/0h/0h/0/0]'        # sign with your wallet, then:\n  \
+    staker unbond --params bbn-1 --api-url ... --staking-txid <TXID> --psbt-in unbond-signed.psbt --wait\n  \
+    staker status --network signet --api-url http://127.0.0.1:8090\n\n\
+    Every connection flag has an environment variable: STAKER_NETWORK, STAKER_PARAMS, STAKER_RPC_URL,\n\
+    STAKER_RPC_USER, STAKER_RPC_PASSWORD, STAKER_RPC_COOKIE, STAKER_API_URL, STAKER_DATA_DIR, STAKER_KEY_FILE.\n\n",
+    exit_help!()
+);
+
 /// Build, check and inspect Babylon phase-1 staking transactions.
 ///
 /// Params are given as a file in the reference `global-params.json` format or as a shipped
@@ -31,23 +57,7 @@ use clap::{Parser, Subcommand};
     name = "staker",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  \
-        staker params check bbn-1\n  \
-        staker tx staking-output --params bbn-1 --height 874088 --staker-pk <64 hex> \\\n      \
-        --fp-pk <64 hex> --staking-time 64000\n  \
-        staker --json tx inspect --params bbn-test-4 --height 200665 <TX_HEX>\n  \
-        staker keys generate --network signet\n  \
-        staker stake --params bbn-test-4 --rpc-url http://127.0.0.1:38332 --rpc-cookie ~/.bitcoin/signet/.cookie \\\n      \
-        --fp-pk <64 hex> --amount 50000 --staking-time 64000 --wait\n  \
-        staker stake --params bbn-1 --rpc-url ... --staker-pk <64 hex> --from <ADDRESS> --change-address <ADDRESS> \\\n      \
-        --fp-pk <64 hex> --amount 500000 --staking-time 64000 --psbt-out stake.psbt   # sign with your wallet\n  \
-        staker withdraw --params bbn-test-4 --rpc-url ... --staking-txid <TXID>\n  \
-        staker unbond --params bbn-test-4 --api-url http://127.0.0.1:8090 --staking-txid <TXID> --wait\n  \
-        staker status --network signet --api-url http://127.0.0.1:8090\n\n\
-        Every connection flag has an environment variable: STAKER_NETWORK, STAKER_PARAMS, STAKER_RPC_URL,\n\
-        STAKER_RPC_USER, STAKER_RPC_PASSWORD, STAKER_RPC_COOKIE, STAKER_API_URL, STAKER_DATA_DIR, STAKER_KEY_FILE.\n\n\
-        Exit status: 0 done; 1 error (the message says what to do); 2 `withdraw` is not allowed yet\n\
-        (the message and `--json` say how many blocks remain)."
+    after_help = AFTER_HELP
 )]
 struct Cli {
     /// Print machine-readable JSON instead of text.
@@ -70,7 +80,9 @@ enum Command {
     Keys(keys_cmd::Command),
     /// Build, sign (or export as a PSBT) and broadcast a staking tx.
     Stake(stake::Args),
-    /// Sign the canonical unbonding tx of an active delegation and submit it to the API.
+    /// Sign the canonical unbonding tx of an active delegation and submit it to the API, or
+    /// write it as a PSBT for an external signer (--psbt-out) and submit what it signed
+    /// (--psbt-in, --signature).
     Unbond(unbond::Args),
     /// Withdraw an expired staking output or an unbonding output (says how long to wait).
     Withdraw(withdraw::Args),
@@ -81,7 +93,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ParamsCommand {
     /// Validate a params file (or preset) with every rule of the reference parser and print
-    /// its versions. Exits 1 with the reference's exact error text when the file is invalid.
+    /// its versions. Exits 4 with the reference's exact error text when the file is invalid.
     Check(params_check::Args),
 }
 
@@ -115,7 +127,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            exit::code_of(&error)
         }
     }
 }

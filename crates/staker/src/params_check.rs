@@ -25,7 +25,7 @@ pub fn run(args: &Args, out: Output) -> Result<ExitCode> {
                 out.print(&json!({ "valid": false, "error": error.to_string() }));
             }
             eprintln!("{} is invalid: {error}", source.describe());
-            return Ok(ExitCode::FAILURE);
+            return Ok(crate::exit::Kind::Refused.exit());
         }
     };
     if out.json {

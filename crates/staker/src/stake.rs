@@ -18,6 +18,8 @@ use staking_core::staking_tx::{classify, StakingTxClass};
 use crate::chain::{self, UtxoArg};
 use crate::common::{parse_x_only, Output};
 use crate::context::{runtime, KeyArgs, ParamsArgs, RpcArgs};
+use crate::exit::{not_yet, refused, usage};
+use crate::pace;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -84,7 +86,7 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let params = args.params.load()?;
     let psbt_only = args.psbt || args.psbt_out.is_some();
     if args.staker_pk.is_some() && !psbt_only {
-        bail!("--staker-pk is for PSBT export: add --psbt or --psbt-out FILE, or drop --staker-pk to sign with the key file");
+        return Err(usage("--staker-pk is for PSBT export: add --psbt or --psbt-out FILE, or drop --staker-pk to sign with the key file"));
     }
     let network = if args.staker_pk.is_some() {
         // No key file is touched, so mainnet needs no extra flag here.
@@ -97,7 +99,9 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let (staker, key, change_script) = match (args.staker_pk, psbt_only) {
         (Some(pk), true) => {
             let Some(change) = &args.change_address else {
-                bail!("with --staker-pk, give --change-address for the change")
+                return Err(usage(
+                    "with --staker-pk, give --change-address for the change",
+                ));
             };
             (pk, None, parse_address(change, network)?.script_pubkey())
         }
@@ -113,8 +117,11 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         .await
         .context("cannot reach the node")?;
     let height = BlockHeight(u64::from(tip) + 1);
-    let version = params.for_height(height).with_context(|| {
-        format!("no params version is active at height {height}: wait for the first activation height {}", params.first_activation_height())
+    let version = params.for_height(height).ok_or_else(|| {
+        not_yet(format!(
+            "no params version is active at height {height}: wait for the first activation height {}",
+            params.first_activation_height()
+        ))
     })?;
     check_terms(version, args.amount, args.staking_time)?;
 
@@ -141,7 +148,9 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         chain::scan_utxos(&rpc, &addresses).await?
     } else {
         let Some(key) = &key else {
-            bail!("with --staker-pk, say what funds the stake: --from ADDRESS or --utxo TXID:VOUT")
+            return Err(usage(
+                "with --staker-pk, say what funds the stake: --from ADDRESS or --utxo TXID:VOUT",
+            ));
         };
         chain::scan_utxos(&rpc, &[key.p2tr_address(), key.p2wpkh_address()]).await?
     };
@@ -171,10 +180,14 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     match classify(&built.tx, &params, height) {
         StakingTxClass::Valid(_) => {}
         StakingTxClass::Invalid { reason, .. } => {
-            bail!("the built tx would be an invalid staking tx: {reason}")
+            return Err(refused(format!(
+                "the built tx would be an invalid staking tx: {reason}"
+            )));
         }
         StakingTxClass::NotStaking(reason) => {
-            bail!("the built tx would not be a staking tx: {reason}")
+            return Err(refused(format!(
+                "the built tx would not be a staking tx: {reason}"
+            )));
         }
     }
     let txid = built.tx.compute_txid();
@@ -234,14 +247,25 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let depth = params.confirmation_depth();
     value["broadcast"] = json!(true);
     value["confirmation_depth"] = json!(depth);
+    // The earliest it can count: mined in the next block, then `depth - 1` more on top.
+    let next = u64::from(tip) + 1;
+    let counted_at = next + u64::from(depth).saturating_sub(1);
+    let interval = pace::recent_interval(&rpc).await.unwrap_or(None);
+    let blocks = counted_at - u64::from(tip);
+    value["counted_at_tip"] = json!(counted_at);
     value["confirmed_when"] = json!(format!(
-        "the indexer counts it once it has {depth} confirmations (mined at height H, confirmed when the tip reaches H + {})",
-        depth.saturating_sub(1)
+        "the indexer counts it once it has {depth} confirmation(s): if it is mined in the next block \
+         ({next}), when the tip reaches {counted_at} ({blocks} block(s) from now: {})",
+        pace::estimate(blocks, interval)
     ));
     if args.wait {
         let confirmations =
             chain::wait_confirmations(&rpc, &txid, u32::from(depth), args.wait_timeout).await?;
         value["confirmations"] = json!(confirmations);
+        if let (_, Some(mined_at)) = chain::tx_with_height(&rpc, &txid).await? {
+            value["mined_at"] = json!(mined_at.0);
+            value["counted_at_tip"] = json!(mined_at.0 + u64::from(depth).saturating_sub(1));
+        }
     }
     out.print(&value);
     Ok(ExitCode::SUCCESS)
@@ -257,17 +281,17 @@ fn check_terms(
         version.max_staking_amount.to_sat(),
     );
     if amount < min || amount > max {
-        bail!(
+        return Err(refused(format!(
             "--amount {amount} sat is outside params version {}'s range {min}..={max} sat",
             version.version
-        );
+        )));
     }
     let (min, max) = (version.min_staking_time, version.max_staking_time);
     if staking_time < min || staking_time > max {
-        bail!(
+        return Err(refused(format!(
             "--staking-time {staking_time} is outside params version {}'s range {min}..={max} blocks",
             version.version
-        );
+        )));
     }
     Ok(())
 }

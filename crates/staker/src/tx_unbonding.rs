@@ -8,7 +8,7 @@ use serde_json::json;
 use staking_core::bitcoin::hex::DisplayHex;
 use staking_core::bitcoin::{consensus, Network, OutPoint};
 use staking_core::params::BlockHeight;
-use staking_core::psbt::{script_path_psbt, LeafSpend};
+use staking_core::psbt::unbonding_psbt;
 use staking_core::script::{StakingLeaf, StakingOutput};
 use staking_core::staking_tx::{classify, decode_transaction_hex, StakingTxClass};
 use staking_core::unbonding::{
@@ -70,8 +70,7 @@ pub fn run(args: &Args, out: Output) -> Result<ExitCode> {
         .context("cannot compute the unbonding sighash")?;
     let unbonding =
         unbonding_output(staking.keys(), &terms).context("cannot build the unbonding output")?;
-    let spend = LeafSpend::staking(&staking, parsed.staking_value, StakingLeaf::Unbonding);
-    let psbt = script_path_psbt(unbonding_tx.clone(), &spend, &[])
+    let psbt = unbonding_psbt(unbonding_tx.clone(), &staking, parsed.staking_value, None)
         .context("cannot make the unbonding PSBT")?;
 
     let mut value = json!({

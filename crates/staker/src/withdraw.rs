@@ -17,10 +17,9 @@ use staking_core::witness::{staking_timelock_witness, unbonding_timelock_witness
 use crate::chain;
 use crate::common::Output;
 use crate::context::{runtime, KeyArgs, ParamsArgs, RpcArgs};
+use crate::exit::{not_yet, refused, usage, Kind};
+use crate::pace;
 use crate::stake::parse_address;
-
-/// Exit status when the timelock has not expired yet (nothing was changed).
-pub const TOO_EARLY: u8 = 2;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["staking_txid", "unbonding_txid"])))]
@@ -95,7 +94,9 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
                 .windows(32)
                 .any(|w| w == k.x_only().serialize())
         {
-            bail!("the key file's key is not the staker key of this output; use the staker's key file or --psbt");
+            return Err(refused(
+                "the key file's key is not the staker key of this output; use the staker's key file or --psbt",
+            ));
         }
     }
     if rpc
@@ -109,11 +110,10 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
         } else {
             ""
         };
-        bail!(
+        return Err(refused(format!(
             "the {} output {} is already spent{hint}",
-            locked.kind,
-            locked.outpoint
-        );
+            locked.kind, locked.outpoint
+        )));
     }
 
     let tip = rpc
@@ -124,6 +124,9 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let unlock = locked.confirmed_at.0 + u64::from(locked.timelock);
     if next < unlock {
         let remaining = unlock - next;
+        // The estimate is a courtesy: a node that cannot serve headers still gets the answer.
+        let interval = pace::recent_interval(&rpc).await.unwrap_or(None);
+        let estimate = pace::estimate(remaining, interval);
         let value = json!({
             "allowed": false,
             "kind": locked.kind,
@@ -133,27 +136,25 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
             "unlock_height": unlock,
             "tip": tip,
             "blocks_remaining": remaining,
+            "block_interval_secs": interval.map(|d| d.as_secs_f64()),
+            "estimated_wait_secs": interval.map(|d| d.as_secs_f64() * remaining as f64),
         });
         if out.json {
             out.print(&value);
         }
         eprintln!(
-            "error: not yet: the {} output {} unlocks in block {unlock} (mined at {} + timelock {}); \
-             the tip is {tip}, so {remaining} more block(s) must be mined (about {} minutes). \
+            "not yet: the {} output {} unlocks in block {unlock} (mined at {} + timelock {}); \
+             the tip is {tip}, so {remaining} more block(s) must be mined ({estimate}). \
              Run this again then.",
-            locked.kind,
-            locked.outpoint,
-            locked.confirmed_at,
-            locked.timelock,
-            remaining * 10
+            locked.kind, locked.outpoint, locked.confirmed_at, locked.timelock,
         );
-        return Ok(ExitCode::from(TOO_EARLY));
+        return Ok(Kind::NotYet.exit());
     }
 
     let destination = match (&args.to, &key) {
         (Some(to), _) => parse_address(to, network)?.script_pubkey(),
         (None, Some(k)) => k.p2tr_address().script_pubkey(),
-        (None, None) => bail!("give --to ADDRESS"),
+        (None, None) => return Err(usage("give --to ADDRESS (no key file is read with --psbt)")),
     };
     let fee_rate = chain::fee_rate(&rpc, args.fee_rate).await?;
     let mut tx = withdrawal_tx(
@@ -222,7 +223,9 @@ async fn unbonding_locked(
 ) -> Result<Locked> {
     let (tx, height) = chain::tx_with_height(rpc, txid).await?;
     let Some(height) = height else {
-        bail!("unbonding tx {txid} is not confirmed yet; wait for it to be mined")
+        return Err(not_yet(format!(
+            "unbonding tx {txid} is not confirmed yet; wait for it to be mined"
+        )));
     };
     let staking_txid = first_prevout(&tx)?;
     let (_, _, parsed) = chain::confirmed_staking(rpc, params, &staking_txid)
@@ -241,7 +244,9 @@ async fn unbonding_locked(
         .first()
         .context("the unbonding tx has no output")?;
     if out.script_pubkey != *unbonding.script_pubkey() {
-        bail!("output 0 of {txid} is not the unbonding output of staking tx {staking_txid}");
+        return Err(refused(format!(
+            "output 0 of {txid} is not the unbonding output of staking tx {staking_txid}"
+        )));
     }
     let value = out.value;
     let spend = LeafSpend::unbonding(&unbonding, value, UnbondingLeaf::Timelock);

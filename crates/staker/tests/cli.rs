@@ -57,7 +57,7 @@ fn params_check_accepts_both_presets_and_the_files_with_a_table() {
 }
 
 #[test]
-fn params_check_rejects_a_broken_file_with_the_reference_error_and_exit_1() {
+fn params_check_rejects_a_broken_file_with_the_reference_error_and_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("params.json");
     let mut json: Value = serde_json::from_str(
@@ -67,14 +67,14 @@ fn params_check_rejects_a_broken_file_with_the_reference_error_and_exit_1() {
     json["versions"][1]["covenant_quorum"] = Value::from(10);
     std::fs::write(&path, json.to_string()).unwrap();
     let o = staker(&["params", "check", path.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("invalid params with version 1: covenant quorum 10 cannot be more than the amount of covenants 9"),
         "{}",
         stderr(&o)
     );
     let o = staker(&["--json", "params", "check", path.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["error"], "invalid params with version 1: covenant quorum 10 cannot be more than the amount of covenants 9");
@@ -332,4 +332,82 @@ fn help_names_the_presets_and_the_commands() {
         text.contains("--height") && text.contains("TX_HEX"),
         "{text}"
     );
+}
+
+#[test]
+fn help_documents_every_exit_status() {
+    let text = stdout(&staker(&["--help"]));
+    for line in [
+        "Exit status:",
+        "0  done",
+        "1  error:",
+        "2  usage:",
+        "3  not yet:",
+        "4  refused:",
+        "5  unreachable:",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+}
+
+#[test]
+fn unbond_signer_flags_are_exclusive_and_a_key_origin_needs_psbt_out() {
+    let txid = "11".repeat(32);
+    let base = [
+        "unbond",
+        "--params",
+        "bbn-test-4",
+        "--api-url",
+        "http://127.0.0.1:1",
+        "--staking-txid",
+        &txid,
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        staker(&args)
+    };
+    let o = run(&["--psbt-out", "a.psbt", "--psbt-in", "b.psbt"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["--psbt-in", "b.psbt", "--signature", "00"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["--key-origin", "[d34db33f/86'/1'/0'/0/0]"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run(&["--psbt-out", "a.psbt", "--key-origin", "[d34db3/0]"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not 8 hex characters"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--psbt-out", "a.psbt", "--wait"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn an_api_that_cannot_be_reached_exits_5() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let o = staker(&[
+        "unbond",
+        "--params",
+        "bbn-test-4",
+        "--api-url",
+        &url,
+        "--staking-txid",
+        &"11".repeat(32),
+        "--psbt-out",
+        "never-written.psbt",
+    ]);
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the API"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!std::path::Path::new("never-written.psbt").exists());
 }

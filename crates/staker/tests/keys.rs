@@ -115,7 +115,7 @@ fn mainnet_needs_the_explicit_flag_and_a_mainnet_wif_is_not_imported_for_a_test_
     let f = dir.path().join("m.json");
     let f = f.to_str().unwrap();
     let o = staker(&["keys", "generate", "--network", "mainnet", "--key-file", f]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("refusing mainnet"), "{}", err(&o));
     assert!(!std::path::Path::new(f).exists());
     let made = json(&staker(&[

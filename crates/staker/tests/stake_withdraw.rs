@@ -20,12 +20,43 @@ use staking_core::staking_tx::{classify, StakingTxClass};
 fn stake_is_mined_and_inspected_then_withdraw_waits_for_the_staking_time() {
     let env = Env::new();
     let (key, utxo) = env.funded_key(1_000_000);
-    let txid = env.stake(utxo, 200_000);
+    // A chain mined every 5 s, as `stakingd devnet` does: time estimates follow it.
+    for _ in 0..11 {
+        env.mine_paced(Vec::new(), 5);
+    }
+    let tip = env.tip();
+    let v = env.staker_json(&[
+        "stake",
+        "--fp-pk",
+        FP,
+        "--amount",
+        "200000",
+        "--staking-time",
+        &STAKING_TIME.to_string(),
+        "--fee-rate",
+        "2",
+        "--utxo",
+        &format!("{}:{}", utxo.txid, utxo.vout),
+    ]);
+    assert_eq!(v["broadcast"], true);
+    // Confirmation depth 2: mined at tip + 1 at the earliest, counted when the tip reaches tip + 2.
+    assert_eq!(v["counted_at_tip"], tip + 2);
+    let when = v["confirmed_when"].as_str().unwrap();
+    assert!(
+        when.contains(&format!(
+            "if it is mined in the next block ({}), when the tip reaches {} (2 block(s) from now: \
+             about 10 seconds at the chain's recent pace of one block every 5 s)",
+            tip + 1,
+            tip + 2
+        )),
+        "{when}"
+    );
+    let txid: staking_core::bitcoin::Txid = v["txid"].as_str().unwrap().parse().unwrap();
     assert!(
         !env.unspent(utxo),
         "the funding output is spent by the staking tx"
     );
-    env.mine(1);
+    env.mine_paced(vec![env.tx(&txid)], 5);
     let mined_at = env.tip();
 
     let hex = staking_core::bitcoin::consensus::encode::serialize_hex(&env.tx(&txid));
@@ -54,21 +85,26 @@ fn stake_is_mined_and_inspected_then_withdraw_waits_for_the_staking_time() {
         "--fee-rate",
         "2",
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let remaining = u64::from(STAKING_TIME) - 1;
     assert_eq!(v["allowed"], false);
     assert_eq!(v["blocks_remaining"], remaining);
     assert_eq!(v["unlock_height"], mined_at + u64::from(STAKING_TIME));
     assert!(
-        stderr(&o).contains(&format!("{remaining} more block(s) must be mined")),
+        stderr(&o).contains(&format!(
+            "{remaining} more block(s) must be mined (about 45 seconds at the chain's recent \
+             pace of one block every 5 s)"
+        )),
         "{}",
         stderr(&o)
     );
+    assert_eq!(v["block_interval_secs"], 5.0);
+    assert_eq!(v["estimated_wait_secs"], 45.0);
 
     env.mine(u32::from(STAKING_TIME) - 2);
     let o = env.staker(&["withdraw", "--staking-txid", &txid_arg, "--fee-rate", "2"]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("1 more block(s)"), "{}", stderr(&o));
 
     env.mine(1);
@@ -92,7 +128,7 @@ fn stake_is_mined_and_inspected_then_withdraw_waits_for_the_staking_time() {
 
     // Spent: a clear message, not a second spend.
     let o = env.staker(&["withdraw", "--staking-txid", &txid_arg, "--fee-rate", "2"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("already spent"), "{}", stderr(&o));
 }
 
@@ -153,7 +189,7 @@ fn stake_refuses_an_amount_outside_the_params_and_a_spent_utxo() {
         "--utxo",
         &utxo_arg,
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o)
             .contains("--amount 5000 sat is outside params version 0's range 10000..=10000000 sat"),
@@ -174,7 +210,7 @@ fn stake_refuses_an_amount_outside_the_params_and_a_spent_utxo() {
         "--utxo",
         &utxo_arg,
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("is spent or unknown to the node"),
         "{}",

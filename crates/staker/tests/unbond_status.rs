@@ -8,171 +8,18 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::api::{parsed, publish_active, publish_unbonding, start_api, wait_state};
 use common::{covenant, params, stderr, Env, STAKING_TIME, UNBONDING_FEE, UNBONDING_TIME};
-use events::messages::{ActiveStakingEvent, UnbondingStakingEvent};
-use events::{EventsMetrics, InProcessTransport, QueueName, Transport};
 use serde_json::Value;
 use staking_core::bitcoin::consensus::encode::deserialize_hex;
 use staking_core::bitcoin::hex::FromHex;
-use staking_core::bitcoin::{OutPoint, Transaction, Txid};
-use staking_core::params::BlockHeight;
+use staking_core::bitcoin::{OutPoint, Transaction};
 use staking_core::signing::{sign, verify};
-use staking_core::staking_tx::{classify, ParsedStaking, StakingTxClass};
 use staking_core::unbonding::{canonical_unbonding_tx, unbonding_sighash, UnbondingTerms};
 use staking_core::witness::unbonding_witness;
-use tokio_util::sync::CancellationToken;
-
-const FPS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../testdata/api-fixtures/finality-providers-test.json"
-);
-
-/// The API service running inside the test's runtime.
-struct RealApi {
-    transport: Transport,
-    /// The API's store, to read what the API stored (the unbonding request).
-    store: store::api::ApiStore,
-    shutdown: CancellationToken,
-}
-
-impl Drop for RealApi {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Starts the API on SQLite in the test's directory with the test params and points the
-/// staker CLI at it.
-fn start_api(env: &mut Env) -> RealApi {
-    let db = env.dir.path().join("api.db");
-    let toml = format!(
-        r#"
-params = "{params}"
-finality_providers = "{FPS}"
-[server]
-listen = "127.0.0.1:0"
-network = "regtest"
-[db]
-url = "sqlite://{db}"
-max_connections = 4
-[queue]
-url = "in-process"
-max_retry_attempts = 3
-requeue_delay_secs = 1
-processing_timeout_secs = 10
-"#,
-        params = env.params_path.display(),
-        db = db.display(),
-    );
-    let config = api::Config::from_toml(&toml).unwrap();
-    let service = env.rt.block_on(api::Service::build(&config)).unwrap();
-    let store = service.store.clone();
-    let transport = Transport::InProcess(InProcessTransport::new(EventsMetrics::default()));
-    let shutdown = CancellationToken::new();
-    let addr = free_port();
-    env.rt.spawn(api::run_with(
-        service,
-        transport.clone(),
-        addr,
-        None,
-        config.consumer(),
-        shutdown.clone(),
-    ));
-    let url = format!("http://{addr}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the API did not start on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    env.api_url = Some(url);
-    RealApi {
-        transport,
-        store,
-        shutdown,
-    }
-}
-
-/// The staking tx as the indexer parses it at its inclusion height.
-fn parsed(tx: &Transaction, height: u64) -> ParsedStaking {
-    match classify(tx, &params(), BlockHeight(height)) {
-        StakingTxClass::Valid(p) => p,
-        other => panic!("not a valid staking tx: {other:?}"),
-    }
-}
-
-fn block_time(env: &Env, height: u64) -> i64 {
-    let state = env.node.lock();
-    let hash = state.chain.hash_at(u32::try_from(height).unwrap()).unwrap();
-    i64::from(state.chain.entry(&hash).unwrap().block.header.time)
-}
-
-/// Publishes what the indexer publishes once the staking tx has the confirmation depth.
-fn publish_active(env: &Env, api: &RealApi, tx: &Transaction, height: u64) {
-    let p = parsed(tx, height);
-    let event = ActiveStakingEvent {
-        staking_tx_hash: tx.compute_txid(),
-        staker_pk: p.staker,
-        finality_provider_pk: p.finality_provider,
-        staking_value: p.staking_value,
-        staking_start_height: height,
-        staking_start_timestamp: block_time(env, height),
-        staking_timelock: u64::from(p.staking_time),
-        staking_output_index: u64::from(p.staking_output_index),
-        staking_tx: tx.clone(),
-        is_overflow: false,
-    };
-    let body = serde_json::to_vec(&event).unwrap();
-    env.rt
-        .block_on(api.transport.publish(QueueName::ActiveStaking, &body))
-        .unwrap();
-}
-
-fn publish_unbonding(env: &Env, api: &RealApi, staking: Txid, tx: &Transaction, height: u64) {
-    let event = UnbondingStakingEvent {
-        staking_tx_hash: staking,
-        unbonding_start_height: height,
-        unbonding_start_timestamp: block_time(env, height),
-        unbonding_timelock: u64::from(UNBONDING_TIME),
-        unbonding_output_index: 0,
-        unbonding_tx: tx.clone(),
-        unbonding_tx_hash: tx.compute_txid(),
-    };
-    let body = serde_json::to_vec(&event).unwrap();
-    env.rt
-        .block_on(api.transport.publish(QueueName::UnbondingStaking, &body))
-        .unwrap();
-}
-
-/// Polls `staker status --json` until the delegation is in `state`.
-fn wait_state(env: &Env, txid: &Txid, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = env.staker_json(&["status"]);
-        let found = s["delegations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["staking_tx_hash_hex"] == txid.to_string())
-            .cloned();
-        if let Some(d) = found.filter(|d| d["state"] == state) {
-            return d;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "delegation {txid} never reached `{state}`: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is_mined() {
@@ -188,7 +35,7 @@ fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is
 
     // Before the indexer's event the API does not know the delegation; the CLI says when it will.
     let o = env.staker(&["unbond", "--staking-txid", &txid.to_string()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("it appears once the tx has the params' confirmation depth"),
         "{}",
@@ -294,14 +141,14 @@ fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is
         staking_core::bitcoin::consensus::encode::serialize_hex(&signed)
     );
     let o = env.staker(&["unbond", "--staking-txid", &txid.to_string()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("is `unbonding`; only an `active` delegation"),
         "{}",
         stderr(&o)
     );
 
-    // The unbonding output: too early (exit 2, blocks remaining), then withdrawn.
+    // The unbonding output: too early (exit 3 "not yet", blocks remaining), then withdrawn.
     let unbonding_txid = expected.compute_txid().to_string();
     let o = env.staker(&[
         "--json",
@@ -311,7 +158,7 @@ fn unbond_through_the_real_api_reaches_unbonding_once_the_committee_signed_tx_is
         "--fee-rate",
         "2",
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let w: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(w["kind"], "unbonding");
     assert_eq!(w["blocks_remaining"], u64::from(UNBONDING_TIME) - 1);
@@ -357,7 +204,7 @@ fn unbond_with_another_key_file_is_refused_by_the_cli_and_a_forged_signature_by_
         "--key-file",
         other.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(
         stderr(&o).contains("use the staker's key file"),
         "{}",

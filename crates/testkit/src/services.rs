@@ -24,6 +24,9 @@ pub enum Service {
     RabbitMq,
     /// RabbitMQ's command-line administration tool, for tests that cut connections broker side.
     RabbitMqCtl,
+    /// The Node.js project in `interop/psbt` (bitcoinjs-lib), the independent signer of the
+    /// staker's unbonding PSBT.
+    PsbtSigner,
 }
 
 impl Service {
@@ -42,6 +45,10 @@ impl Service {
                 "run the tests on the machine of the broker, where `bash .ci/services` installs \
                  RabbitMQ with its rabbitmqctl"
             }
+            Service::PsbtSigner => {
+                "install it with `npm ci --prefix interop/psbt` (Node.js >= 18 and npm; `.ci/run` \
+                 does it)"
+            }
         }
     }
 }
@@ -52,6 +59,7 @@ impl fmt::Display for Service {
             Service::PostgreSql => "PostgreSQL",
             Service::RabbitMq => "RabbitMQ",
             Service::RabbitMqCtl => "rabbitmqctl",
+            Service::PsbtSigner => "the bitcoinjs-lib PSBT signer",
         })
     }
 }
@@ -90,10 +98,15 @@ pub fn unreachable_message(service: Service, url: &str, cause: &dyn fmt::Display
     } else {
         format!("or set {ALLOW_SKIP_VAR}=1 to skip the tests that need it")
     };
-    let url = redact_url(url);
+    // A URL may carry a password; the signer's location is a directory.
+    let url = match service {
+        Service::PsbtSigner => url.to_owned(),
+        _ => redact_url(url),
+    };
     let what = match service {
         Service::PostgreSql | Service::RabbitMq => format!("{service} is unreachable at {url}"),
         Service::RabbitMqCtl => format!("{service} cannot be run for the broker at {url}"),
+        Service::PsbtSigner => format!("{service} is not installed in {url}"),
     };
     format!("{what} ({cause}): {}, {opt_out}.", service.how_to_start())
 }

@@ -3,6 +3,9 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub mod api;
+pub mod committee;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -29,6 +32,7 @@ pub struct Env {
     pub node: Arc<devnet::Node>,
     pub rpc: RpcClient,
     rpc_url: String,
+    rpc_auth: RpcAuth,
     shutdown: CancellationToken,
     pub dir: tempfile::TempDir,
     pub params_path: PathBuf,
@@ -70,14 +74,11 @@ impl Env {
                 shutdown.clone(),
             ))
             .unwrap();
-        let rpc = RpcClient::new(RpcConfig::new(
-            handle.rpc_url.clone(),
-            RpcAuth::UserPass {
-                user: handle.rpc_user.clone(),
-                password: handle.rpc_password.clone(),
-            },
-        ))
-        .unwrap();
+        let rpc_auth = RpcAuth::UserPass {
+            user: handle.rpc_user.clone(),
+            password: handle.rpc_password.clone(),
+        };
+        let rpc = RpcClient::new(RpcConfig::new(handle.rpc_url.clone(), rpc_auth.clone())).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let params_path = dir.path().join("params.json");
         std::fs::write(&params_path, params_json().to_string()).unwrap();
@@ -87,6 +88,7 @@ impl Env {
             node: handle.chain.clone(),
             rpc,
             rpc_url: handle.rpc_url.clone(),
+            rpc_auth,
             shutdown,
             dir,
             params_path,
@@ -167,6 +169,27 @@ impl Env {
     pub fn mine(&self, n: u32) {
         self.node
             .mine_blocks(n, devnet::wallet::Wallet::faucet().script_pubkey())
+            .unwrap();
+    }
+
+    /// The node's RPC, for services the test runs (covenant signers, pipeline).
+    pub fn rpc_config(&self) -> RpcConfig {
+        RpcConfig::new(self.rpc_url.clone(), self.rpc_auth.clone())
+    }
+
+    /// Mines one block with exactly `txs`, timestamped `secs` after the tip: a chain mined at a
+    /// steady pace, as `stakingd devnet --block-interval` does, for the time estimates.
+    pub fn mine_paced(&self, txs: Vec<Transaction>, secs: u32) {
+        let last = {
+            let state = self.node.lock();
+            state.chain.tip().block.header.time
+        };
+        self.node
+            .mine_block_with(
+                txs,
+                devnet::wallet::Wallet::faucet().script_pubkey(),
+                Some(last + secs),
+            )
             .unwrap();
     }
 
