@@ -1,7 +1,7 @@
 //! The unbonding queue, `api_unbonding_requests` (migrations `1000_api.sql`,
-//! `1005_pipeline.sql`): the API inserts accepted requests ([`insert_request`], with the
-//! delegation's move to `unbonding_requested`); the pipeline claims them with a lease, records
-//! each outcome and re-queues failed ones ([`UnbondingStore`]).
+//! `1005_pipeline.sql`): the API's handle inserts accepted requests (`insert_request`, with
+//! the delegation's move to `unbonding_requested`); the pipeline claims them with a lease,
+//! records each outcome and re-queues failed ones ([`UnbondingStore`]).
 //!
 //! Several pipelines may run at once. A claim is one statement: on PostgreSQL the candidate
 //! rows are locked with `FOR UPDATE SKIP LOCKED`, on SQLite the single writer serialises the
