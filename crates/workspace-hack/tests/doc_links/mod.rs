@@ -111,7 +111,7 @@ fn doc_citations(text: &str) -> Vec<(usize, String, Option<String>)> {
             }
             let rest = &line[from..];
             let name_len = rest.find(|c: char| !is_anchor_char(c)).unwrap_or(rest.len());
-            let Some(after) = rest[name_len..].strip_prefix(".md") else {
+            let Some(after) = rest[name_len..].strip_prefix(".md").filter(|_| name_len > 0) else {
                 continue;
             };
             let file = format!("{}.md", &rest[..name_len]);
