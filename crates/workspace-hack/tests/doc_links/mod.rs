@@ -83,11 +83,7 @@ fn anchors(markdown: &str) -> BTreeSet<String> {
         }
         let base = slug(line[hashes..].trim().trim_end_matches('#'));
         let n = seen.entry(base.clone()).or_insert(0);
-        out.insert(if *n == 0 {
-            base
-        } else {
-            format!("{base}-{n}")
-        });
+        out.insert(if *n == 0 { base } else { format!("{base}-{n}") });
         *n += 1;
     }
     out
@@ -110,8 +106,13 @@ fn doc_citations(text: &str) -> Vec<(usize, String, Option<String>)> {
                 continue;
             }
             let rest = &line[from..];
-            let name_len = rest.find(|c: char| !is_anchor_char(c)).unwrap_or(rest.len());
-            let Some(after) = rest[name_len..].strip_prefix(".md").filter(|_| name_len > 0) else {
+            let name_len = rest
+                .find(|c: char| !is_anchor_char(c))
+                .unwrap_or(rest.len());
+            let Some(after) = rest[name_len..]
+                .strip_prefix(".md")
+                .filter(|_| name_len > 0)
+            else {
                 continue;
             };
             let file = format!("{}.md", &rest[..name_len]);
@@ -145,7 +146,11 @@ fn markdown_links(text: &str) -> Vec<(usize, String)> {
 
 /// What is wrong with the citations and links of one file, one sentence each.
 fn problems_in(root: &Path, file: &Path, text: &str) -> Vec<String> {
-    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
     let mut problems = Vec::new();
     let anchors_of = |path: &Path| -> Option<BTreeSet<String>> {
         fs::read_to_string(path).ok().map(|t| anchors(&t))
@@ -182,7 +187,9 @@ fn problems_in(root: &Path, file: &Path, text: &str) -> Vec<String> {
                 file.parent().unwrap_or(root).join(path)
             };
             if !linked.exists() {
-                problems.push(format!("{shown}:{n}: link target `{target}` does not exist"));
+                problems.push(format!(
+                    "{shown}:{n}: link target `{target}` does not exist"
+                ));
             } else if let (Some(anchor), true) =
                 (anchor, linked.extension().is_some_and(|e| e == "md"))
             {
@@ -233,7 +240,10 @@ fn a_missing_heading_a_missing_file_and_an_out_of_repo_section_are_each_reported
                 //! `crates/x/docs/local.md` is another crate's file, not ours.\n";
     let problems = problems_in(&root, &file, text);
     assert_eq!(problems.len(), 3, "{problems:#?}");
-    assert!(problems[0].contains("crates/example.rs:4:"), "{problems:#?}");
+    assert!(
+        problems[0].contains("crates/example.rs:4:"),
+        "{problems:#?}"
+    );
     assert!(problems[1].contains("no heading with anchor `#no-such-heading`"));
     assert!(problems[2].contains("`docs/nowhere.md` does not exist"));
 }
