@@ -1,5 +1,5 @@
-//! The reference's error envelope `{"errorCode","message"}` (`spec/api.md` §2.2): the status and
-//! the code are independent, and every 5xx message is masked.
+//! The reference's error envelope `{"errorCode","message"}` (`docs/reference.md#http-conventions`):
+//! the status and the code are independent, and every 5xx message is masked.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,5 @@
-//! The GET endpoints of v1 (`spec/api.md` §4), with the reference's shapes and messages.
+//! The GET endpoints of v1 (`docs/reference.md#endpoints`), with the reference's shapes and
+//! messages.
 
 use axum::extract::State;
 use axum::http::header;

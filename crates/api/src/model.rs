@@ -1,5 +1,5 @@
-//! Response bodies, shaped as the reference's v1 JSON (`spec/api.md` §4) and documented for the
-//! OpenAPI document.
+//! Response bodies, shaped as the reference's v1 JSON (`docs/reference.md#response-objects`) and
+//! documented for the OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 use store::api::{Delegation, KeyStats, TxInfo};

@@ -1,5 +1,6 @@
 //! Optional endpoints: terms-acceptance logging and the ordinals / runes UTXO check against a
-//! configured `ord` server (`spec/api.md` §4.12, §4.13).
+//! configured `ord` server (`docs/reference.md#terms-acceptance`,
+//! `docs/reference.md#ordinals-check`).
 
 use std::time::Duration;
 

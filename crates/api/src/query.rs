@@ -1,5 +1,6 @@
-//! Query-string and parameter validators with the reference's messages (`spec/api.md` §2.3) and
-//! our resolutions (hashes exactly 64 hex, any case; tokens in either base64 alphabet).
+//! Query-string and parameter validators with the reference's messages
+//! (`docs/reference.md#parameter-validation`) and our resolutions (hashes exactly 64 hex, any case;
+//! tokens in either base64 alphabet).
 
 use std::str::FromStr;
 

@@ -108,8 +108,8 @@ impl AppState {
     }
 }
 
-/// The three addresses of a staker key on `network` (`spec/api.md` §9): BIP86 taproot, and
-/// P2WPKH of `02‖x` and `03‖x`.
+/// The three addresses of a staker key on `network` (`docs/reference.md#address-mapping`): BIP86
+/// taproot, and P2WPKH of `02‖x` and `03‖x`.
 pub fn address_mapping(pk: XOnlyPublicKey, network: Network) -> AddressMapping {
     let taproot = Address::p2tr(&SECP, pk, None, network).to_string();
     let segwit = |parity: bitcoin::secp256k1::Parity| {
@@ -125,7 +125,7 @@ pub fn address_mapping(pk: XOnlyPublicKey, network: Network) -> AddressMapping {
 }
 
 /// The params as `/v1/global-params` shows them: both cap fields always present, 0 when unused
-/// (`spec/api.md` §4.6).
+/// (`docs/reference.md#global-params`).
 pub fn params_json(params: &GlobalParams) -> serde_json::Value {
     let mut json = params.to_json();
     if let Some(versions) = json

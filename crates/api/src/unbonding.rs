@@ -1,5 +1,5 @@
-//! `POST /v1/unbonding`: every validation of `spec/api.md` §6.2 in order, then the state change
-//! and the request row in one transaction.
+//! `POST /v1/unbonding`: every validation of `docs/reference.md#unbonding-request` in order, then
+//! the state change and the request row in one transaction.
 
 use axum::body::Bytes;
 use axum::extract::State;

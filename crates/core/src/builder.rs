@@ -1,6 +1,6 @@
 //! Builders for the staking tx and the withdrawal tx, following btc-staking-ts 0.2.x
-//! (`spec/transactions.md` §6.5 and §8, informative part) so that the same inputs give the same
-//! bytes as the staking dApp.
+//! (`docs/formats.md#staking-and-withdrawal-builders`) so that the same inputs give the same bytes
+//! as the staking dApp.
 //!
 //! Fee rates are in sat/vB. The size estimates are the library's, not exact vsizes: the goal is
 //! byte-for-byte agreement with the dApp, not the tightest fee.

@@ -1,4 +1,4 @@
-//! The V0 identifiable-staking OP_RETURN (`spec/transactions.md` §5): 73 bytes,
+//! The V0 identifiable-staking OP_RETURN (`docs/formats.md#v0-op_return`): 73 bytes,
 //! `6a 47 ‖ tag[4] ‖ version 00 ‖ staker x-only[32] ‖ finality provider x-only[32] ‖ time u16 BE`.
 //!
 //! Recognition copies the reference's `getV0OpReturnBytes`: a 73-byte null-data script (btcd

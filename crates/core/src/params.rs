@@ -1,10 +1,10 @@
-//! Versioned global parameters (`spec/transactions.md` §11): the reference JSON format, every
+//! Versioned global parameters (`docs/formats.md#params-file`): the reference JSON format, every
 //! validation rule of the reference parser with its exact error text, warnings for the
 //! documented rules it does not enforce, and version selection by block height.
 //!
 //! A file is accepted exactly when the reference accepts it, with one deliberate exception
-//! (design §7): a height-cap version whose `cap_height` is below its `activation_height` is
-//! rejected here, where the reference would accept it and panic later.
+//! (`docs/decisions.md#params-file-rules`): a height-cap version whose `cap_height` is below its
+//! `activation_height` is rejected here, where the reference would accept it and panic later.
 
 mod decode;
 mod error;

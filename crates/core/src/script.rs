@@ -1,5 +1,6 @@
 //! The staking and unbonding outputs: leaf scripts, Taproot trees, output keys, addresses and
-//! control blocks (`spec/transactions.md` §2–§4).
+//! control blocks (`docs/formats.md#script-numbers-and-opcodes` through
+//! `docs/formats.md#control-blocks`).
 //!
 //! Both outputs use the unspendable NUMS internal key, so every spend is a script-path spend of
 //! one of these leaves. The staking amount never influences a script.
@@ -47,8 +48,8 @@ pub(crate) fn sorted_key_bytes(keys: &[XOnlyPublicKey]) -> Vec<[u8; 32]> {
     bytes
 }
 
-/// `MULTI(keys, k, verify)` of §2 over serialised keys already in script order
-/// ([`sorted_key_bytes`]): the single-key form for one key, otherwise
+/// `MULTI(keys, k, verify)` (`docs/formats.md#multisig-fragment`) over serialised keys already in
+/// script order ([`sorted_key_bytes`]): the single-key form for one key, otherwise
 /// `k1 CHECKSIG k2 CHECKSIGADD … kn CHECKSIGADD k NUMEQUAL(VERIFY)`.
 fn push_multisig(
     builder: Builder,
@@ -276,8 +277,8 @@ impl TaprootOutput {
     }
 }
 
-/// The staking output of `spec/transactions.md` §4.2: timelock and unbonding leaves at depth 2,
-/// slashing at depth 1, NUMS internal key.
+/// The staking output of `docs/formats.md#staking-output`: timelock and unbonding leaves at depth
+/// 2, slashing at depth 1, NUMS internal key.
 #[derive(Debug, Clone)]
 pub struct StakingOutput {
     keys: StakingKeys,
@@ -365,8 +366,8 @@ impl StakingOutput {
     }
 }
 
-/// The unbonding output of `spec/transactions.md` §4.3: timelock (unbonding time) and slashing
-/// leaves, both at depth 1, NUMS internal key.
+/// The unbonding output of `docs/formats.md#unbonding-output`: timelock (unbonding time) and
+/// slashing leaves, both at depth 1, NUMS internal key.
 #[derive(Debug, Clone)]
 pub struct UnbondingOutput {
     unbonding_time: u16,

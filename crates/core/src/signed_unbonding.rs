@@ -41,8 +41,8 @@ pub struct UnbondingToSign {
 }
 
 impl UnbondingToSign {
-    /// The canonical unbonding tx (`spec/transactions.md` §7.1) of `staking` at
-    /// `staking_outpoint`, worth `staking_value`, under `terms`.
+    /// The canonical unbonding tx (`docs/formats.md#canonical-unbonding-transaction`) of
+    /// `staking` at `staking_outpoint`, worth `staking_value`, under `terms`.
     pub fn new(
         staking: StakingOutput,
         staking_outpoint: OutPoint,

@@ -1,4 +1,4 @@
-//! BIP341 script-path sighashes and BIP340 signatures (`spec/transactions.md` §10).
+//! BIP341 script-path sighashes and BIP340 signatures (`docs/formats.md#signatures-and-sighash`).
 //!
 //! Every phase-1 signature is a 64-byte Schnorr signature over the script-path sighash of the
 //! revealed leaf with `SIGHASH_DEFAULT`; no hash-type byte is appended. A 65-byte signature (an

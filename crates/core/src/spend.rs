@@ -1,4 +1,5 @@
-//! Recognising spends of known staking and unbonding outputs (`spec/transactions.md` §7.3, §8).
+//! Recognising spends of known staking and unbonding outputs
+//! (`docs/rules.md#unbonding-classification`, `docs/rules.md#withdrawal-classification`).
 //!
 //! The indexer runs this on every input that spends a stored output, so the common path is a
 //! byte comparison of the revealed script (`witness[len−2]`) with leaf scripts built once per
@@ -112,11 +113,12 @@ impl KnownStaking {
 /// What a tx spending a known staking output is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StakingSpend {
-    /// A valid unbonding tx (§7.3).
+    /// A valid unbonding tx (`docs/rules.md#unbonding-classification`).
     Unbonding,
-    /// Reveals the unbonding leaf in a 1-in/1-out tx but breaks a rule of §7.3.
+    /// Reveals the unbonding leaf in a 1-in/1-out tx but breaks a rule of
+    /// `docs/rules.md#unbonding-classification`.
     InvalidUnbonding(InvalidUnbonding),
-    /// Reveals the staking timelock leaf: a withdrawal (§8).
+    /// Reveals the staking timelock leaf: a withdrawal (`docs/rules.md#withdrawal-classification`).
     Withdrawal,
     /// Anything else (slashing path, covenant path in a multi-input tx, not a script-path
     /// spend): an invalid withdrawal for the indexer, no event.
@@ -126,7 +128,8 @@ pub enum StakingSpend {
 /// What a tx spending a known unbonding output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnbondingSpend {
-    /// Reveals the unbonding output's timelock leaf: a withdrawal (§8).
+    /// Reveals the unbonding output's timelock leaf: a withdrawal
+    /// (`docs/rules.md#withdrawal-classification`).
     Withdrawal,
     /// Anything else (slashing path): an invalid withdrawal for the indexer, no event.
     Other,

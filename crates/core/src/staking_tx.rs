@@ -1,6 +1,6 @@
 //! Staking-transaction classification exactly as the reference indexer does it
-//! (`spec/transactions.md` §6): *not a staking tx*, *invalid staking tx* (parsed, but outside the
-//! version's amount or time bounds), or *valid staking tx*.
+//! (`docs/rules.md#staking-classification`): *not a staking tx*, *invalid staking tx* (parsed, but
+//! outside the version's amount or time bounds), or *valid staking tx*.
 //!
 //! The indexer runs this on every transaction of every block, so the first step is the
 //! reference's cheap tag scan ([`is_possible_v0_staking_tx`]); keys are parsed and the Taproot

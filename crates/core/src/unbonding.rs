@@ -1,6 +1,8 @@
-//! The unbonding transaction: its canonical shape (`spec/transactions.md` §7.1) and the indexer's
-//! on-chain rules (§7.3), the stricter pre-signed rules of the API and the covenant signer (§7.2)
-//! and the API's full check of an unbonding request (`spec/api.md` §6.2 steps 9–13).
+//! The unbonding transaction: its canonical shape
+//! (`docs/formats.md#canonical-unbonding-transaction`), the indexer's on-chain rules
+//! (`docs/rules.md#unbonding-classification`), the stricter pre-signed rules of the API and the
+//! covenant signer (`docs/rules.md#pre-signed-unbonding-rules`) and the API's full check of an
+//! unbonding request (`docs/reference.md#unbonding-request`, checks 9–13).
 //!
 //! Given the staking output, its outpoint and value, and the params version selected by the
 //! staking tx's inclusion height, exactly one unbonding tx is valid: there is nothing to choose.
@@ -71,9 +73,9 @@ pub fn unbonding_output(
     UnbondingOutput::new(keys, terms.unbonding_time)
 }
 
-/// The canonical unbonding tx of §7.1: version 2, one input spending the staking output with an
-/// empty scriptSig and final sequence, one output (the unbonding output worth
-/// `staking_value − unbonding_fee`), lock time 0, no witness.
+/// The canonical unbonding tx (`docs/formats.md#canonical-unbonding-transaction`): version 2, one
+/// input spending the staking output with an empty scriptSig and final sequence, one output (the
+/// unbonding output worth `staking_value − unbonding_fee`), lock time 0, no witness.
 pub fn canonical_unbonding_tx(
     staking: &StakingOutput,
     staking_outpoint: OutPoint,
@@ -120,7 +122,8 @@ pub fn unbonding_sighash(
 /// Outcome of the indexer's unbonding rules for a confirmed tx spending a stored staking output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnbondingCheck {
-    /// Not an unbonding tx at all; examine it as a possible withdrawal (§8).
+    /// Not an unbonding tx at all; examine it as a possible withdrawal
+    /// (`docs/rules.md#withdrawal-classification`).
     NotUnbonding(NotUnbonding),
     /// Spends the staking output through the unbonding leaf but breaks a rule: counted as an
     /// invalid unbonding, nothing stored, no event.
@@ -129,7 +132,7 @@ pub enum UnbondingCheck {
     Valid,
 }
 
-/// Why a tx is not an unbonding tx (§7.3 rules 1–3).
+/// Why a tx is not an unbonding tx (`docs/rules.md#unbonding-classification`, checks 1–3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotUnbonding {
     /// Rule 1: not exactly one input and one output.
@@ -146,7 +149,7 @@ pub enum NotUnbonding {
     OtherLeaf,
 }
 
-/// Why an unbonding tx is invalid (§7.3 rules 4–6).
+/// Why an unbonding tx is invalid (`docs/rules.md#unbonding-classification`, checks 4–6).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidUnbonding {
     /// Rule 4: sequence is not final.
@@ -169,9 +172,10 @@ pub enum InvalidUnbonding {
     Script(ScriptError),
 }
 
-/// The indexer's rules of §7.3, in the reference's order. Cheap until the revealed script has
-/// matched the unbonding leaf (a byte comparison); only a real unbonding tx pays for rebuilding
-/// the unbonding output. The tx version is not checked (on-chain fact). Never panics.
+/// The indexer's rules (`docs/rules.md#unbonding-classification`), in the reference's order. Cheap
+/// until the revealed script has matched the unbonding leaf (a byte comparison); only a real
+/// unbonding tx pays for rebuilding the unbonding output. The tx version is not checked (on-chain
+/// fact). Never panics.
 pub fn check_unbonding_on_chain(tx: &Transaction, known: &KnownStaking) -> UnbondingCheck {
     let (input, output) = match (tx.input.as_slice(), tx.output.as_slice()) {
         ([input], [output]) => (input, output),
@@ -313,9 +317,10 @@ pub fn check_sanity(tx: &Transaction) -> Result<(), SanityError> {
     Ok(())
 }
 
-/// `CheckPreSignedUnbondingTxSanity` of babylon ≥ v0.17 (§7.2), with the reference's texts and
-/// order: btcd sanity, one input, one output, lock time 0, version 2, weight, then per input the
-/// final sequence and the empty scriptSig. The witness may be present.
+/// `CheckPreSignedUnbondingTxSanity` of babylon ≥ v0.17
+/// (`docs/rules.md#pre-signed-unbonding-rules`), with the reference's texts and order: btcd sanity,
+/// one input, one output, lock time 0, version 2, weight, then per input the final sequence and the
+/// empty scriptSig. The witness may be present.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PreSignedError {
     #[error("btc transaction do not obey BTC rules: {0}")]
@@ -368,8 +373,8 @@ pub fn check_pre_signed(tx: &Transaction) -> Result<(), PreSignedError> {
     Ok(())
 }
 
-/// Why the API refuses an unbonding request (`spec/api.md` §6.2 steps 9–13, texts as the
-/// reference; all are 403 `VALIDATION_ERROR`).
+/// Why the API refuses an unbonding request (`docs/reference.md#unbonding-request`, checks 9–13,
+/// texts as the reference; all are 403 `VALIDATION_ERROR`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnbondingRequestError {
     #[error(

@@ -1,5 +1,4 @@
-//! Witness stacks for the script-path spends of phase 1 (`spec/transactions.md` §9,
-//! `spec/unbonding-and-signer.md` §2.6).
+//! Witness stacks for the script-path spends of phase 1 (`docs/formats.md#witnesses`).
 //!
 //! The unbonding leaf ends in `quorum OP_NUMEQUAL`, so the witness must carry exactly `quorum`
 //! covenant signatures: one more valid signature fails the script just like one fewer. Slots

@@ -1,6 +1,6 @@
-//! The staking-tx builder follows btc-staking-ts 0.2.x (`spec/transactions.md` §6.5): coin
-//! selection largest first, RBF sequences, `[staking, OP_RETURN, change?]`, the library's fee
-//! formula and its dust rule.
+//! The staking-tx builder follows btc-staking-ts 0.2.x
+//! (`docs/formats.md#staking-and-withdrawal-builders`): coin selection largest first, RBF
+//! sequences, `[staking, OP_RETURN, change?]`, the library's fee formula and its dust rule.
 
 #![allow(
     clippy::unwrap_used,

@@ -60,8 +60,8 @@ fn every_signet_deposit_parses_to_its_expected_fields_under_the_deposit_params()
         assert_eq!(tx.compute_txid().to_string(), expected["txid"], "{name}");
         if name == HASHKEY_CLOUD {
             // Staker key == FP key. btc-staking-ts built and parsed it (parsed.json), but the
-            // reference's BuildStakingInfo refuses duplicate keys (spec §1), so the indexer
-            // would never recognise it.
+            // reference's BuildStakingInfo refuses duplicate keys (`docs/formats.md#keys`), so the
+            // indexer would never recognise it.
             let op = &expected["opReturn"];
             assert_eq!(op["stakerPk"], op["fpPk"]);
             assert!(matches!(

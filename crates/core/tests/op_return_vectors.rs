@@ -1,5 +1,5 @@
-//! The V0 OP_RETURN: the official vectors' scripts, the spec's examples, the reference's
-//! recognition rules, and build→parse round trips.
+//! The V0 OP_RETURN: the official vectors' scripts, the examples of `docs/formats.md#v0-op_return`,
+//! the reference's recognition rules, and build→parse round trips.
 
 #![allow(
     clippy::unwrap_used,

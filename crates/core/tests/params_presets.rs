@@ -1,5 +1,5 @@
 //! The real params files (`bbn-test-4`, `bbn-1`) are valid, ship as presets, say what
-//! `spec/transactions.md` §11.4–11.5 says they say, and select versions by height.
+//! `docs/formats.md#params-presets` says they say, and select versions by height.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,6 +1,6 @@
 //! Every validation rule of the reference params parser rejects a broken file with the
-//! reference's exact text (`spec/transactions.md` §11.2), in the reference's order; documented
-//! rules it does not enforce are warnings; JSON is decoded as Go decodes it.
+//! reference's exact text (`docs/formats.md#params-validation`), in the reference's order;
+//! documented rules it does not enforce are warnings; JSON is decoded as Go decodes it.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,5 +1,5 @@
 //! The staking and unbonding outputs reproduce the reference Go vectors and the derived vectors of
-//! `spec/transactions.md` Appendix A and B, byte for byte.
+//! `docs/formats.md#derived-vectors`, byte for byte.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,5 +1,6 @@
-//! Recognising what a tx spending a known staking or unbonding output is (`spec/transactions.md`
-//! §8): unbonding, invalid unbonding, withdrawal through either timelock path, or something else.
+//! Recognising what a tx spending a known staking or unbonding output is
+//! (`docs/rules.md#withdrawal-classification`): unbonding, invalid unbonding, withdrawal through
+//! either timelock path, or something else.
 
 #![allow(
     clippy::unwrap_used,

@@ -1,5 +1,5 @@
 //! The reference Go vectors' `unbonding_transaction_hex` and the derived unbonding txids, leaf
-//! hashes, sighashes and control blocks of `spec/transactions.md` Appendix B.
+//! hashes, sighashes and control blocks of `docs/formats.md#derived-vectors`.
 
 #![allow(
     clippy::unwrap_used,

@@ -285,7 +285,8 @@ proptest! {
     }
 }
 
-/// Single-field mutations of a valid unbonding tx, and the outcome class §7.3 assigns.
+/// Single-field mutations of a valid unbonding tx, and the outcome class
+/// `docs/rules.md#unbonding-classification` assigns.
 #[derive(Debug, Clone, Copy)]
 struct Mutation {
     extra_input: bool,

@@ -1,6 +1,7 @@
 //! The two rule sets for unbonding txs: the pre-signed rules of the API and the covenant signer
-//! (`spec/transactions.md` §7.2, reference texts and order) and the indexer's on-chain rules
-//! (§7.3, outcome order: not an unbonding vs invalid unbonding with its reason).
+//! (`docs/rules.md#pre-signed-unbonding-rules`, reference texts and order) and the indexer's
+//! on-chain rules (`docs/rules.md#unbonding-classification`, outcome order: not an unbonding vs
+//! invalid unbonding with its reason).
 
 #![allow(
     clippy::unwrap_used,

@@ -3,7 +3,7 @@
 //! Production uses [`crate::rpc_chain::RpcChain`] (the signer's own full node over JSON-RPC);
 //! [`MemoryChain`] serves unit tests and benchmarks; [`CachedChain`] keeps the staking-tx lookup
 //! per txid so repeated or hostile requests naming the same staking tx cost the node one
-//! lookup per TTL (design §7, "cache chain lookups per staking txid").
+//! lookup per TTL (`docs/decisions.md#covenant-signer`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,10 +1,11 @@
 //! Why a signing request was refused, and how each reason is answered on the wire.
 //!
-//! The wire format is the reference signer's (`spec/unbonding-and-signer.md` §3.2): a JSON body
-//! `{"errorCode","message"}`. Client mistakes are `400 BAD_REQUEST` with the reason followed by
-//! `: invalid signing request`; our own failures are `500 INTERNAL_SERVICE_ERROR` with a fixed
+//! The wire format is the reference signer's (`docs/reference.md#signer-wire-format`): a JSON
+//! body `{"errorCode","message"}`. Client mistakes are `400 BAD_REQUEST` with the reason followed
+//! by `: invalid signing request`; our own failures are `500 INTERNAL_SERVICE_ERROR` with a fixed
 //! message, the real cause only logged. Unlike the reference, "staking tx not in a block", "no
-//! params for height" and "staking output already spent" are client mistakes (design §7).
+//! params for height" and "staking output already spent" are client mistakes
+//! (`docs/decisions.md#covenant-signer`).
 
 use axum::http::StatusCode;
 use bitcoin::{OutPoint, Txid};

@@ -1,4 +1,5 @@
-//! One covenant committee member's signing server (`spec/unbonding-and-signer.md` §3).
+//! One covenant committee member's signing server (`docs/reference.md#signer-wire-format`,
+//! `docs/rules.md#signer-checks`).
 //!
 //! It signs only the canonical unbonding tx of a real, mature V0 staking output that the staker
 //! already signed, for a committee key it holds, checked against its own full node and params.

@@ -1,7 +1,8 @@
 //! The signing request: the reference's JSON fields, parsed strictly into types at the edge.
 //!
-//! Stricter than the reference on purpose (design §7): the unbonding tx must be exactly one
-//! serialized transaction (no trailing bytes) and the covenant key exactly 33 compressed bytes.
+//! Stricter than the reference on purpose (`docs/decisions.md#covenant-signer`): the unbonding tx
+//! must be exactly one serialized transaction (no trailing bytes) and the covenant key exactly 33
+//! compressed bytes.
 
 use bitcoin::secp256k1::{schnorr, PublicKey};
 use bitcoin::{ScriptBuf, Transaction};

@@ -1,8 +1,9 @@
 //! [`ChainView`] and [`JsonRpc`] over the signer's own Bitcoin Core node (`bitcoin-rpc`).
 //!
-//! Lookups are the cheap ones of design §7: `getrawtransaction <txid> true` for the block hash,
-//! `getblockheader <hash>` for the height (not `getblock … 1`, which lists every txid of the
-//! block), `getblockcount`, and `gettxout <txid> <n> true` for spentness.
+//! Lookups are the cheap ones of `docs/decisions.md#covenant-signer`:
+//! `getrawtransaction <txid> true` for the block hash, `getblockheader <hash>` for the height (not
+//! `getblock … 1`, which lists every txid of the block), `getblockcount`, and
+//! `gettxout <txid> <n> true` for spentness.
 
 use bitcoin::{OutPoint, Txid};
 use bitcoin_rpc::{codes, RpcClient, RpcError};

@@ -1,5 +1,5 @@
-//! The signing decision: every check of `spec/unbonding-and-signer.md` §3.3, in the reference's
-//! order, then the key backend.
+//! The signing decision: every check of `docs/rules.md#signer-checks`, in the reference's order,
+//! then the key backend.
 //!
 //! Together the checks pin the transaction completely, so the signer only ever signs the single
 //! canonical unbonding tx of a real, mature V0 staking output, already signed by its staker.

@@ -1,5 +1,5 @@
 //! The bitcoind-wallet key backend: the server never holds the key; the wallet node signs a
-//! PSBT shaped as the reference's `PsbtSigner` builds it (`spec/unbonding-and-signer.md` §3.4).
+//! PSBT shaped as the reference's `PsbtSigner` builds it (`docs/reference.md#signer-psbt`).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The signing checks of `spec/unbonding-and-signer.md` §3.3 against an in-memory chain: for each
+//! The signing checks of `docs/rules.md#signer-checks` against an in-memory chain: for each
 //! rule, the valid request with one thing changed is refused with the right status and body,
 //! and only the unchanged valid request is signed.
 

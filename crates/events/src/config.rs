@@ -99,7 +99,8 @@ fn redact_uri(uri: &str) -> String {
     }
 }
 
-/// Consumer behaviour, the reference API's `queue` settings (spec §8.2).
+/// Consumer behaviour, the reference API's `queue` settings
+/// (`docs/reference.md#consuming-and-retries`).
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     /// Deadline of one handler call (`processing_timeout`); past it the call counts as failed.
@@ -121,7 +122,8 @@ impl Default for ConsumerConfig {
     }
 }
 
-/// The names the reference derives from a queue name `Q` (spec §8), under a prefix.
+/// The names the reference derives from a queue name `Q` (`docs/reference.md#queue-topology`),
+/// under a prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueNaming {
     prefix: String,

@@ -1,5 +1,6 @@
-//! What a consumer does with one message: the reference API's retry rules (spec §8.2), shared by
-//! both transports so they cannot drift apart.
+//! What a consumer does with one message: the reference API's retry rules
+//! (`docs/reference.md#consuming-and-retries`), shared by both transports so they cannot drift
+//! apart.
 
 use std::future::Future;
 

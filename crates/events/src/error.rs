@@ -145,7 +145,7 @@ pub(crate) fn lapin_error_is_transient(error: &lapin::Error) -> bool {
 }
 
 /// Why a consumer's handler could not process a message. Every handler error is retried through
-/// the delay queue, as in the reference consumer (spec §8.2).
+/// the delay queue, as in the reference consumer (`docs/reference.md#consuming-and-retries`).
 pub struct HandlerError(Box<dyn StdError + Send + Sync>);
 
 impl HandlerError {

@@ -4,7 +4,8 @@
 //!   (`staking-queue-client` v0.4.2+ shapes; v0.4.1 shapes decode too).
 //! * [`Transport`]: RabbitMQ ([`RabbitMqTransport`], the reference topology, persistent
 //!   confirmed publishes) or in-process ([`InProcessTransport`]), with one consumer contract
-//!   ([`MessageHandler`]): manual ack, delay-queue retries, unprocessable hand-off (spec §8.2).
+//!   ([`MessageHandler`]): manual ack, delay-queue retries, unprocessable hand-off
+//!   (`docs/reference.md#consuming-and-retries`).
 //! * [`outbox`]: the [`Outbox`] storage trait (implemented by `store`) and the [`Relay`] that
 //!   publishes committed events in order and marks them sent.
 //!

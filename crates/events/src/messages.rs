@@ -1,9 +1,9 @@
 //! The seven queue messages, byte-compatible with the reference queue client.
 //!
 //! Encoding writes the v0.4.2+ shapes of `staking-queue-client`: `schema_version` first, then
-//! `event_type`, then the fields in the order of the spec tables, exactly as Go `encoding/json`
-//! lays out the reference structs. Decoding accepts the v0.4.1 shapes too: an absent
-//! `schema_version` reads as 0 and the fields later versions added are optional.
+//! `event_type`, then the fields in the order of `docs/reference.md#queue-messages`, exactly as Go
+//! `encoding/json` lays out the reference structs. Decoding accepts the v0.4.1 shapes too: an
+//! absent `schema_version` reads as 0 and the fields later versions added are optional.
 //!
 //! The Rust structs hold parsed values (`Txid`, `XOnlyPublicKey`, `Amount`, `Transaction`); the
 //! wire names (`staking_tx_hash_hex`, ...) appear only in the (de)serialisation code. `event_type`
@@ -154,9 +154,9 @@ pub struct WithdrawTx {
 
 /// Event 3 on `withdraw_staking_queue`: a staking or unbonding output was withdrawn.
 ///
-/// `withdraw` is `Some` in what our indexer emits (schema version 1, design §7). It is `None` for
-/// messages from reference indexers, which send only `staking_tx_hash_hex`; such a value is
-/// written back in that schema-0 shape.
+/// `withdraw` is `Some` in what our indexer emits (schema version 1,
+/// `docs/decisions.md#withdraw-event-schema`). It is `None` for messages from reference indexers,
+/// which send only `staking_tx_hash_hex`; such a value is written back in that schema-0 shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WithdrawStakingEvent {
     /// `staking_tx_hash_hex`

@@ -1,4 +1,4 @@
-//! The queue names and `event_type` numbers of the reference (spec §7.1).
+//! The queue names and `event_type` numbers of the reference (`docs/reference.md#queues`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -150,9 +150,9 @@ impl RabbitMqTransport {
         }
     }
 
-    /// Publishes `payload` to `queue` as the reference does (§8.1) and waits for the broker's
-    /// confirm. Any failure drops the connection so the next call starts afresh; the caller
-    /// (the outbox relay) retries.
+    /// Publishes `payload` to `queue` as the reference does (`docs/reference.md#publishing`) and
+    /// waits for the broker's confirm. Any failure drops the connection so the next call starts
+    /// afresh; the caller (the outbox relay) retries.
     pub async fn publish(&self, queue: QueueName, payload: &[u8]) -> Result<(), EventsError> {
         let name = self.inner.naming.queue(queue);
         let result = match self.publish_channel().await {
@@ -259,11 +259,11 @@ impl RabbitMqTransport {
         self.drop_publish_session().await;
     }
 
-    /// Consumes `queue` as the reference API does (§8.2) until `shutdown`: manual ack, one
-    /// message at a time; a failed message is re-published to `<queue>_delay` with
-    /// `x-processing-attempts + 1` and an `expiration` of the requeue delay, then acked; past
-    /// `max_retry_attempts` it goes to `handler.unprocessable`, then is acked. Connection losses
-    /// are retried with backoff; an unacked message is redelivered by the broker.
+    /// Consumes `queue` as the reference API does (`docs/reference.md#consuming-and-retries`) until
+    /// `shutdown`: manual ack, one message at a time; a failed message is re-published to
+    /// `<queue>_delay` with `x-processing-attempts + 1` and an `expiration` of the requeue delay,
+    /// then acked; past `max_retry_attempts` it goes to `handler.unprocessable`, then is acked.
+    /// Connection losses are retried with backoff; an unacked message is redelivered by the broker.
     pub async fn consume<H: MessageHandler>(
         &self,
         queue: QueueName,
@@ -383,8 +383,8 @@ impl RabbitMqTransport {
     }
 }
 
-/// The properties of §8.1: persistent, `text/plain`, the attempts header, and for a requeue a
-/// per-message TTL in milliseconds.
+/// The properties of `docs/reference.md#publishing`: persistent, `text/plain`, the attempts header,
+/// and for a requeue a per-message TTL in milliseconds.
 pub(crate) fn message_properties(attempts: i32, expiration: Option<Duration>) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongInt(attempts));

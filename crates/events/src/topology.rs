@@ -1,5 +1,6 @@
-//! The reference topology (spec §8): for each queue `Q` the `common_dlx` exchange, `Q_delay`,
-//! `Q` and the binding, declared in the reference's order with its exact arguments.
+//! The reference topology (`docs/reference.md#queue-topology`): for each queue `Q` the `common_dlx`
+//! exchange, `Q_delay`, `Q` and the binding, declared in the reference's order with its exact
+//! arguments.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -10,7 +11,7 @@ use crate::error::EventsError;
 use crate::messages::QueueName;
 
 /// Declares exchange, delay queue, queue and binding for `queue`, in the reference's order and
-/// with its exact arguments (spec §8).
+/// with its exact arguments (`docs/reference.md#queue-topology`).
 pub async fn declare_queue_topology(
     channel: &Channel,
     naming: &QueueNaming,

@@ -73,8 +73,8 @@ impl Transport {
         }
     }
 
-    /// Consumes `queue` with `handler` until `shutdown` (spec §8.2 semantics on both
-    /// transports).
+    /// Consumes `queue` with `handler` until `shutdown` (the semantics of
+    /// `docs/reference.md#consuming-and-retries` on both transports).
     pub async fn consume<H: MessageHandler>(
         &self,
         queue: QueueName,

@@ -3,7 +3,8 @@
     clippy::expect_used,
     reason = "test code: a panic is a failed test"
 )]
-//! The in-process transport has the reference consumer's semantics (spec §8.2).
+//! The in-process transport has the reference consumer's semantics
+//! (`docs/reference.md#consuming-and-retries`).
 
 mod common;
 

@@ -4,8 +4,8 @@
     reason = "test code: a panic is a failed test"
 )]
 //! The queue messages are byte-compatible with the reference's Go `encoding/json` output: golden
-//! strings written field by field in the order of the reference structs, the spec's examples,
-//! real transactions from testdata/, and round trips.
+//! strings written field by field in the order of the reference structs, the examples of
+//! `docs/reference.md#queue-messages`, real transactions from testdata/, and round trips.
 
 use std::str::FromStr;
 

@@ -3,8 +3,8 @@
     clippy::expect_used,
     reason = "test code: a panic is a failed test"
 )]
-//! The RabbitMQ consumer follows the reference protocol (spec §8.2) against the real broker:
-//! retries travel through `<queue>_delay` and come back by dead-lettering.
+//! The RabbitMQ consumer follows the reference protocol (`docs/reference.md#consuming-and-retries`)
+//! against the real broker: retries travel through `<queue>_delay` and come back by dead-lettering.
 
 mod common;
 

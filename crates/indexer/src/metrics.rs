@@ -1,5 +1,5 @@
-//! Prometheus metrics with the reference names (`spec/indexer-and-queues.md` §12) plus ours:
-//! invalid txs by reason, minor reorgs, node tip, lag and confirmed TVL. Registered in a
+//! Prometheus metrics with the reference names (`docs/reference.md#indexer-metrics`) plus
+//! ours: invalid txs by reason, minor reorgs, node tip, lag and confirmed TVL. Registered in a
 //! registry owned by the caller (no globals), served at `/metrics`.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};

@@ -1,6 +1,7 @@
 //! The pure block processor: one confirmed block, the params and a read view of the stored state
 //! in, everything the block implies (rows, TVL, outbox events, counts) out. No I/O, so every rule
-//! of `spec/indexer-and-queues.md` §1–§2.1 is unit-testable.
+//! of `docs/rules.md#block-processing` (with `docs/rules.md#cap-boundary` and
+//! `docs/rules.md#indexer-tvl`) is unit-testable.
 //!
 //! Order inside a block is the reference's: for each transaction in block order (coinbase
 //! included) first the staking parse, then spends of staking outputs in input order, then spends
@@ -175,7 +176,7 @@ pub fn invalid_unbonding_reason(reason: &InvalidUnbonding) -> InvalidReason {
     }
 }
 
-/// Overflow rule of §2 for a new (not yet stored) valid staking tx.
+/// The overflow rule (`docs/rules.md#cap-boundary`) for a new (not yet stored) valid staking tx.
 pub fn is_overflow(version: &ParamsVersion, height: u32, tvl_before: Amount) -> bool {
     match version.cap {
         StakingCap::Height(cap_height) => BlockHeight::from(height) > cap_height,
@@ -441,7 +442,8 @@ impl Walk<'_> {
                 }
                 StakingSpend::Other => {
                     let reason = if covenant_path {
-                        // Design §7: the reference's classification, plus its own label.
+                        // The reference's classification, plus its own label
+                        // (`docs/decisions.md#kept-reference-behaviours`).
                         tracing::warn!(%txid, staking = %staking_txid, "covenant-path spend of a staking output in a tx that is not 1-in/1-out");
                         InvalidReason::CovenantPathNotUnbonding
                     } else {

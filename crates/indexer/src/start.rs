@@ -1,4 +1,4 @@
-//! Start-height rules (`spec/indexer-and-queues.md` §5, reference `ValidateStartHeight` /
+//! Start-height rules (`docs/rules.md#start-height`, reference `ValidateStartHeight` /
 //! `GetStartHeight`).
 
 /// The first height to process, or why the requested one is refused.

@@ -1,4 +1,4 @@
-//! Unconfirmed TVL (`spec/indexer-and-queues.md` §4): a read-only pass over the unconfirmed
+//! Unconfirmed TVL (`docs/rules.md#unconfirmed-tvl`): a read-only pass over the unconfirmed
 //! window, computed for the `btc_info` event. Nothing about unconfirmed blocks is written.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! The confirmation window (`spec/indexer-and-queues.md` §3): the last `k − 1` blocks of the
-//! followed chain stay in memory as unconfirmed; a block is confirmed once it has `k`
+//! The confirmation window (`docs/rules.md#confirmation-window`): the last `k − 1` blocks of
+//! the followed chain stay in memory as unconfirmed; a block is confirmed once it has `k`
 //! confirmations (`tip ≥ h + k − 1`), and only then is it processed and written.
 //!
 //! A reorg inside the window only drops blocks from memory: nothing about them was written or

@@ -1,4 +1,4 @@
-//! The pure block processor against the rules of `spec/indexer-and-queues.md` §1–§2.1: each
+//! The pure block processor against the rules of `docs/rules.md#block-processing`: each
 //! test builds real (signed) transactions with the fixture and feeds blocks to the processor,
 //! carrying the stored state from block to block as the store would.
 #![allow(

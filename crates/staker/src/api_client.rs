@@ -1,5 +1,6 @@
-//! Client of the staking API v1 (`spec/api.md` §4, §6): the staker's delegations, one
-//! delegation, and the unbonding request.
+//! Client of the staking API v1 (`docs/reference.md#endpoints`,
+//! `docs/reference.md#unbonding-request`): the staker's delegations, one delegation, and the
+//! unbonding request.
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Everything checked about a request before any signer is asked (design §4): the stored row
+//! Everything checked about a request before any signer is asked (step 2 of
+//! `docs/rules.md#unbonding-pipeline`, `docs/decisions.md#unbonding-pipeline`): the stored row
 //! decodes, the staking tx is in a block of our node's chain with the stored output, the params
 //! version of its inclusion height rebuilds exactly that output, the unbonding tx is the
 //! canonical one with a valid staker signature, and the staking output is still unspent.

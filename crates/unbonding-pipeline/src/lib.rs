@@ -1,5 +1,6 @@
-//! The unbonding pipeline (`spec/unbonding-and-signer.md` §2, design §4): turns the staking
-//! API's accepted unbonding requests into broadcast unbonding transactions.
+//! The unbonding pipeline (`docs/rules.md#unbonding-pipeline`,
+//! `docs/decisions.md#unbonding-pipeline`): turns the staking API's accepted unbonding requests
+//! into broadcast unbonding transactions.
 //!
 //! For each request, independently of the others: claim it with a lease (several pipelines
 //! can run), re-check it before asking anyone ([`check`]), ask every covenant committee member

@@ -10,6 +10,9 @@
 
 use std::process::Command;
 
+/// The docs/ references of comments and READMEs (one test binary for the crate).
+mod doc_links;
+
 #[test]
 fn every_workspace_crate_depends_on_the_workspace_hack() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());

@@ -1,6 +1,6 @@
-//! Params-file errors, with the reference parser's exact texts (`spec/transactions.md` §11.2):
-//! operators compare our messages with the reference's, and the reference's own tests assert
-//! them.
+//! Params-file errors, with the reference parser's exact texts
+//! (`docs/formats.md#params-validation`): operators compare our messages with the reference's, and
+//! the reference's own tests assert them.
 
 use std::fmt;
 
@@ -77,7 +77,8 @@ pub enum VersionError {
     StakingCap(RangeError),
     #[error("invalid staking_cap, should be larger than max_staking_amount: {max}, got: {cap}")]
     StakingCapBelowMax { max: u64, cap: u64 },
-    /// Our rule (design §7): the reference accepts this file and panics later.
+    /// Our rule (`docs/decisions.md#params-file-rules`): the reference accepts this file and panics
+    /// later.
     #[error("cap_height {cap_height} is below activation_height {activation_height}: a height cap must not end before its version starts")]
     CapHeightBelowActivation {
         cap_height: u64,

@@ -105,7 +105,8 @@ fn text(value: &str) -> AMQPValue {
 }
 
 /// `NewRabbitMqClient` of the reference queue client, transcribed call by call with its literal
-/// arguments (spec §8), for queue `q` (full name) and dead-letter exchange `dlx`.
+/// arguments (`docs/reference.md#queue-topology`), for queue `q` (full name) and dead-letter
+/// exchange `dlx`.
 pub async fn declare_like_reference(
     channel: &Channel,
     q: &str,

@@ -1,4 +1,5 @@
-//! Consumer behaviour (spec §8.2) written once and run against both transports.
+//! Consumer behaviour (`docs/reference.md#consuming-and-retries`) written once and run against both
+//! transports.
 
 use std::sync::Arc;
 use std::time::Duration;

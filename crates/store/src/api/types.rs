@@ -6,7 +6,7 @@ use std::str::FromStr;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Amount, Txid};
 
-/// The delegation states of the v1 API (`spec/api.md` §5).
+/// The delegation states of the v1 API (`docs/rules.md#delegation-states`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DelegationState {
     Active,
@@ -86,7 +86,8 @@ pub struct Delegation {
     pub is_overflow: bool,
 }
 
-/// The three addresses of a staker key (`spec/api.md` §9), derived by the caller for its network.
+/// The three addresses of a staker key (`docs/reference.md#address-mapping`), derived by the
+/// caller for its network.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressMapping {
     pub staker_pk: XOnlyPublicKey,
