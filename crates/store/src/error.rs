@@ -255,6 +255,7 @@ mod tests {
         let Some(db) = testkit::PgTestDb::create_or_skip("store_missing").await else {
             return;
         };
+        use sqlx::ConnectOptions as _;
         let missing = format!("{}_missing", db.name);
         let options = db.connect_options().database(&missing);
         let url = options.to_url_lossy().to_string();
