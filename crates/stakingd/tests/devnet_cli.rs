@@ -69,17 +69,21 @@ impl Devnet {
                 let _ = tx.send(line);
             }
         });
-        let mut banner = Vec::new();
+        // Owned by a `Devnet` from here on, so a failed wait still kills and reaps it.
+        let mut devnet = Devnet {
+            child,
+            banner: Vec::new(),
+        };
         let started = Instant::now();
         loop {
             let left = Duration::from_secs(180).saturating_sub(started.elapsed());
             let line = rx
                 .recv_timeout(left)
-                .unwrap_or_else(|e| panic!("no banner ({e}); so far: {banner:#?}"));
+                .unwrap_or_else(|e| panic!("no banner ({e}); so far: {:#?}", devnet.banner));
             let last = line.starts_with("Ctrl-C stops everything");
-            banner.push(line);
+            devnet.banner.push(line);
             if last {
-                return Devnet { child, banner };
+                return devnet;
             }
         }
     }
