@@ -238,6 +238,31 @@ fn set(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), Con
     }
 }
 
+/// The dotted names of `table`'s values (under `prefix`) that are not keys of [`SETTINGS`].
+fn unknown_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
+    let mut unknown = Vec::new();
+    for (name, value) in table {
+        let key = format!("{prefix}{name}");
+        match value {
+            toml::Value::Table(section) => {
+                unknown.extend(unknown_keys(section, &format!("{key}.")));
+            }
+            _ if kind_of(&key).is_none() => unknown.push(key),
+            _ => {}
+        }
+    }
+    unknown
+}
+
+/// The key of [`SETTINGS`] closest to `key` (fewest edits).
+fn nearest_setting(key: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .map(|(k, _)| *k)
+        .min_by_key(|k| strsim::levenshtein(key, k))
+        .unwrap_or("params")
+}
+
 fn is_set(table: &toml::Table, key: &str) -> bool {
     match key.split_once('.') {
         None => table.contains_key(key),
@@ -272,12 +297,22 @@ impl Config {
                         path.display()
                     ))
                 })?;
-                text.parse::<toml::Table>().map_err(|e| {
+                let table = text.parse::<toml::Table>().map_err(|e| {
                     ConfigError(format!(
                         "the config file {} is not TOML: {e}",
                         path.display()
                     ))
-                })?
+                })?;
+                // Before the required keys are looked for: a misspelt `network` is reported as
+                // the typo it is, not as "server.network is not set".
+                if let Some(key) = unknown_keys(&table, "").into_iter().next() {
+                    return Err(ConfigError(format!(
+                        "unknown key {key} in the config file {}: did you mean {}?",
+                        path.display(),
+                        nearest_setting(&key)
+                    )));
+                }
+                table
             }
         };
         let mut env: Vec<(String, String)> = env
@@ -532,5 +567,23 @@ url = "in-process"
         let (_d2, bad) = file("[server]\nlisten = \"nowhere\"\n");
         let e = Config::load(Some(&bad), Vec::new(), &[]).unwrap_err();
         assert!(e.0.contains("params is not set"), "{e}");
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_named_with_the_nearest_valid_one() {
+        let (_d, path) = file(&FILE.replace("network = ", "netwrok = "));
+        let e = Config::load(Some(&path), Vec::new(), &[]).unwrap_err();
+        assert!(
+            e.0.contains("unknown key server.netwrok")
+                && e.0.contains("did you mean server.network?"),
+            "{e}"
+        );
+        assert!(!e.0.contains("not set"), "{e}");
+        let (_d, path) = file(&FILE.replace("[db]", "[bd]"));
+        let e = Config::load(Some(&path), Vec::new(), &[]).unwrap_err();
+        assert!(
+            e.0.contains("unknown key bd.url") && e.0.contains("did you mean db.url?"),
+            "{e}"
+        );
     }
 }

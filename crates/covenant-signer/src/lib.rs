@@ -129,7 +129,7 @@ pub async fn serve(
                 hex::encode(key.serialize())
             );
         }
-        tracing::info!(covenant_key = %hex::encode(key.serialize()), versions = ?member_of, "covenant key unlocked");
+        tracing::info!(covenant_key = %hex::encode(key.serialize()), versions = %member_of.iter().map(ToString::to_string).collect::<Vec<_>>().join(","), "covenant key unlocked");
     }
     let metrics = Metrics::new().context("cannot register metrics")?;
     let options = HttpOptions {
@@ -167,7 +167,10 @@ pub async fn serve(
             .map(|l| l.local_addr())
             .transpose()?,
     };
-    tracing::info!(api = %bound.api, metrics = ?bound.metrics, "covenant signer listening");
+    match bound.metrics {
+        Some(metrics) => tracing::info!(api = %bound.api, %metrics, "covenant signer listening"),
+        None => tracing::info!(api = %bound.api, "covenant signer listening"),
+    }
     on_bound(bound);
 
     let pruner = {

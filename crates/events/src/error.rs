@@ -29,14 +29,13 @@ pub enum DecodeError {
 /// A failure of a transport: connecting, declaring, publishing, consuming, acknowledging.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    /// The broker could not be reached or refused the connection.
-    #[error("cannot connect to RabbitMQ at {uri}: {source}")]
+    /// The broker could not be reached or refused the connection (or the login).
+    #[error("cannot connect to RabbitMQ at {uri}: {}", connect_reason(.error))]
     Connect {
         /// The URI with the password redacted.
         uri: String,
-        /// What lapin said.
-        #[source]
-        source: lapin::Error,
+        /// What lapin said; the message says it in its own words, once.
+        error: lapin::Error,
     },
     /// Declaring an exchange, a queue or a binding failed (PRECONDITION_FAILED means an existing
     /// queue has other arguments, e.g. another `queue_type`).
@@ -116,8 +115,8 @@ impl EventsError {
     /// PRECONDITION_FAILED on a declare, wrong credentials) and programming errors.
     pub fn is_transient(&self) -> bool {
         match self {
-            EventsError::Connect { source, .. }
-            | EventsError::Declare { source, .. }
+            EventsError::Connect { error, .. } => lapin_error_is_transient(error),
+            EventsError::Declare { source, .. }
             | EventsError::Publish { source, .. }
             | EventsError::Consume { source, .. }
             | EventsError::Ack { source, .. } => lapin_error_is_transient(source),
@@ -126,6 +125,36 @@ impl EventsError {
             | EventsError::ConfirmTimeout { .. } => true,
             EventsError::AlreadyConsumed { .. } | EventsError::Closed { .. } => false,
         }
+    }
+}
+
+/// Why a connection failed, in one clause without lapin's Debug dumps or repeated causes: the
+/// OS's words for I/O, "login refused" for a wrong user or password, the broker's reply text for
+/// anything else it closed the connection with.
+fn connect_reason(error: &lapin::Error) -> String {
+    match error {
+        lapin::Error::IOError(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is RabbitMQ running and listening on that host and port?)"
+                .to_owned()
+        }
+        lapin::Error::IOError(io) => io.to_string(),
+        lapin::Error::ProtocolError(amqp)
+            if matches!(
+                amqp.kind(),
+                AMQPErrorKind::Soft(AMQPSoftError::ACCESSREFUSED)
+            ) =>
+        {
+            format!(
+                "the broker refused the login: wrong user or password, or no access to the \
+                 vhost ({})",
+                amqp.get_message()
+            )
+        }
+        lapin::Error::ProtocolError(amqp) => format!("the broker said {}", amqp.get_message()),
+        lapin::Error::InvalidConnectionState(_) => {
+            "the broker closed the connection during the handshake".to_owned()
+        }
+        other => other.to_string(),
     }
 }
 

@@ -92,9 +92,9 @@ impl RabbitMqTransport {
 
     async fn open_session(&self, queues: &[QueueName]) -> Result<Session, EventsError> {
         let config = &self.inner.config;
-        let connect_error = |source| EventsError::Connect {
+        let connect_error = |error| EventsError::Connect {
             uri: config.redacted_uri(),
-            source,
+            error,
         };
         // Named so operators (and tests) can tell our connections apart in `rabbitmqctl`.
         let name = format!("stakingd-events {}", config.queue_prefix);

@@ -293,3 +293,44 @@ async fn an_unreachable_broker_is_a_transient_connect_error_without_the_password
         "ping reports an unreachable broker"
     );
 }
+
+#[tokio::test]
+async fn a_refused_connection_is_said_once_with_the_redacted_url() {
+    let config = events::RabbitMqConfig::from_parts("guest", "hunter2", "127.0.0.1:1");
+    let text = RabbitMqTransport::connect(config, EventsMetrics::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("amqp://guest:***@127.0.0.1:1"), "{text}");
+    assert_eq!(
+        text.to_lowercase().matches("connection refused").count(),
+        1,
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_as_a_refused_login_without_debug_dumps() {
+    let Some(config) = broker("wrong_password", QueueType::Classic).await else {
+        return;
+    };
+    // The working URI with its password replaced.
+    let uri = config.uri.clone();
+    let (head, host) = uri.rsplit_once('@').unwrap();
+    let user = head.rsplit_once(':').unwrap().0;
+    let wrong = events::RabbitMqConfig::from_uri(format!("{user}:not-the-password@{host}"));
+    let error = RabbitMqTransport::connect(wrong, EventsMetrics::new())
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("refused the login"), "{text}");
+    assert!(text.contains("wrong user or password"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+    for debug in ["{", "Some(", "AMQPError"] {
+        assert!(!text.contains(debug), "{debug:?} in {text}");
+    }
+    assert!(
+        !error.is_transient(),
+        "retrying a wrong password cannot help"
+    );
+}

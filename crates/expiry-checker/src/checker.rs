@@ -263,7 +263,9 @@ async fn run_inner(
                             .set(i64::try_from(w).unwrap_or(i64::MAX));
                     }
                     if last_status.elapsed() >= STATUS_EVERY {
-                        tracing::info!(tip = report.tip, waiting = ?waiting.ok(), emitted_total,
+                        let waiting =
+                            waiting.map_or_else(|_| "unknown".to_owned(), |w| w.to_string());
+                        tracing::info!(tip = report.tip, %waiting, emitted_total,
                             "expiry checker status");
                         last_status = Instant::now();
                     }

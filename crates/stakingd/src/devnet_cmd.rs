@@ -113,6 +113,11 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .filter(|s| *s > 0)
             .map(Duration::from_secs),
     };
+    // Held until the chain has stopped: one process per data directory.
+    let mut lock = match &args.datadir {
+        Some(dir) => Some(crate::devnet_lock::DatadirLock::acquire(dir)?),
+        None => None,
+    };
     let shutdown = super::shutdown_on_signal();
     let handle = devnet::spawn(config, shutdown.clone())
         .await
@@ -136,6 +141,9 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             secs = started.elapsed().as_secs_f64(),
             "generated mainnet-sized blocks"
         );
+    }
+    if let Some(lock) = lock.as_mut() {
+        lock.record_holder(&format!("RPC {}", handle.rpc_url))?;
     }
     let tip = handle.chain.tip();
     println!(

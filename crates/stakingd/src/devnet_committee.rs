@@ -22,6 +22,8 @@ use staking_core::params::{BlockHeight, GlobalParams, ParamsVersion, StakingCap}
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::devnet_banner::shell_quote;
+
 /// The first block the devnet's params apply to; a fresh chain is mined up to just below it.
 pub const ACTIVATION_HEIGHT: u64 = 110;
 /// Confirmations before the indexer counts a tx (the reference's minimum is 2).
@@ -267,14 +269,18 @@ pub struct ChainAccess {
 fn member_config(setup: &Setup, i: usize, port: u16, chain: &ChainAccess) -> String {
     format!(
         "# Covenant committee member {i} of this devnet, written by `stakingd devnet` at every start.\n\
-         # The standalone signer accepts it too: covenant-signer --config {config}\n\
+         # The standalone signer reads it too. Check it with\n\
+         #   {signer} check --config {config} --params {params}\n\
+         # (`start` instead of `check` serves it, once this devnet no longer does).\n\
          [server]\nhost = \"127.0.0.1\"\nport = {port}\n\n\
          [metrics]\nenabled = false\n\n\
          [rate-limit]\nrequests-per-second = 0\nburst = 0\n\n\
          [auth]\nhmac-key-file = {hmac:?}\n\n\
          [btc-config]\nurl = {url:?}\nnetwork = \"regtest\"\nuser = {user:?}\npass = {pass:?}\n\n\
          [signer]\nbackend = \"file\"\nkey-file = {key:?}\npassphrase-file = {passphrase:?}\n",
-        config = setup.committee_dir.join(format!("member-{i}.toml")).display(),
+        signer = crate::devnet_banner::tool("covenant-signer"),
+        config = shell_quote(&setup.committee_dir.join(format!("member-{i}.toml")).display().to_string()),
+        params = shell_quote(&setup.params_path.display().to_string()),
         url = chain.rpc_url,
         user = chain.user,
         pass = chain.password,

@@ -169,9 +169,7 @@ async fn connect_transport(
             let mut config = events::RabbitMqConfig::from_uri(url.clone());
             config.queue_type = events::QueueType::Classic;
             config.queue_prefix = args.queue_prefix.clone();
-            let transport = events::RabbitMqTransport::connect(config, metrics.clone())
-                .await
-                .context("connecting to RabbitMQ (--amqp-url); is it running?")?;
+            let transport = events::RabbitMqTransport::connect(config, metrics.clone()).await?;
             Ok(Transport::RabbitMq(transport))
         }
     }
@@ -202,8 +200,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         .datadir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATADIR));
-    std::fs::create_dir_all(&datadir)
-        .with_context(|| format!("creating the data directory {}", datadir.display()))?;
+    // Before anything is written in the data directory: one devnet per directory.
+    let mut lock = crate::devnet_lock::DatadirLock::acquire(&datadir)?;
     let block_interval = match args.block_interval {
         None => Some(DEFAULT_BLOCK_INTERVAL_SECS),
         Some(0) => None,
@@ -225,6 +223,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             p
         }
     };
+
+    lock.record_holder(&format!(
+        "API http://{}",
+        SocketAddr::from((Ipv4Addr::LOCALHOST, api_port))
+    ))?;
 
     // One token per stage, stopped in order: producers, consumers, then chain and signers.
     let producers = CancellationToken::new();
@@ -296,13 +299,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
 
     // The API first, so its consumers are there when the indexer's relay publishes.
     let api_cfg = api_config(&run, &setup, listen, amqp)?;
-    let service = api::Service::build(&api_cfg).await.with_context(|| {
-        format!(
-            "starting the API on the database {} (for PostgreSQL, create the database \
-                 first, e.g. `createdb -h 127.0.0.1 -U postgres devnet`)",
-            crate::devnet_banner::redact(&run.database_url)
-        )
-    })?;
+    // The store's error names the database, the cause, and for a missing PostgreSQL database
+    // the `createdb` command that makes it.
+    let service = api::Service::build(&api_cfg)
+        .await
+        .context("starting the API")?;
     // Before any consumer or producer runs: what a `kill -9` left marked sent but unconsumed.
     if matches!(transport, Transport::InProcess(_)) {
         let republished = crate::devnet_redelivery::republish(&run.database_url, &transport)
@@ -341,8 +342,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     )?);
 
     crate::devnet_banner::write_summary(&run, &setup, &signers)?;
-    crate::devnet_banner::print_banner(&run, &setup, &signers);
     wait_api(&run.api_url).await?;
+    // The start-up lines are done: the banner comes last, below them, and from here on the
+    // default logs say only what needs acting on.
+    crate::logs::quiet_after_start();
+    crate::devnet_banner::print_banner(&run, &setup, &signers);
 
     let mut demo: Option<JoinHandle<anyhow::Result<()>>> = args.demo.then(|| {
         let run = run.clone();

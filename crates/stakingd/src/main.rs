@@ -17,12 +17,14 @@ mod devnet_cmd;
 mod devnet_committee;
 mod devnet_demo;
 mod devnet_demo_staker;
+mod devnet_lock;
 mod devnet_mempool;
 mod devnet_redelivery;
 mod devnet_services;
 mod devnet_stack;
 mod expiry_cmd;
 mod indexer_cmd;
+mod logs;
 mod migrate_cmd;
 mod pipeline_cmd;
 
@@ -56,13 +58,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    logs::init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

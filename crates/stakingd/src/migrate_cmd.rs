@@ -65,9 +65,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let shown = redacted(&url);
-    let store = store::Db::connect(&store::DbOptions::new(url.as_str()))
-        .await
-        .with_context(|| format!("connecting to {shown}"))?;
+    // The store's error names the database (redacted) and the cause.
+    let store = store::Db::connect(&store::DbOptions::new(url.as_str())).await?;
     let applied = store
         .migrate_reporting()
         .await

@@ -122,3 +122,33 @@ fn migrate_without_a_database_says_what_to_pass() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_postgresql_port_is_one_line_at_once_naming_the_url_and_connection_refused() {
+    let started = std::time::Instant::now();
+    let output = stakingd(
+        &[
+            "migrate",
+            "--database-url",
+            "postgres://postgres:s3cret@127.0.0.1:1/ledger",
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("postgres://postgres:***@127.0.0.1:1/ledger"),
+        "{err}"
+    );
+    assert_eq!(err.matches("connection refused").count(), 1, "{err}");
+    assert!(
+        !err.contains("timed out") && !err.contains("s3cret"),
+        "{err}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Store errors, each classified as transient (retry) or permanent (stop and report).
 
 use bitcoin::{Amount, BlockHash, Txid};
+use sqlx::postgres::PgConnectOptions;
 
 /// Everything a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +12,16 @@ pub enum StoreError {
         op: &'static str,
         #[source]
         source: sqlx::Error,
+    },
+    /// The first connection failed: unreachable server, refused login, missing database.
+    #[error("cannot connect to the database {url}: {reason}")]
+    Connect {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// What went wrong, said once (`error`'s own text repeats its cause).
+        reason: String,
+        /// The driver's error, for [`StoreError::is_transient`].
+        error: sqlx::Error,
     },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -95,17 +106,80 @@ impl StoreError {
         move |source| StoreError::Database { op, source }
     }
 
+    /// A failed first connection to the PostgreSQL database `url` (options parsed from it).
+    pub(crate) fn connect(url: &str, error: sqlx::Error, options: &PgConnectOptions) -> StoreError {
+        StoreError::Connect {
+            url: redact_url(url),
+            reason: connect_reason(&error, Some(options)),
+            error,
+        }
+    }
+
     /// True when retrying the same operation later may succeed: lost connections, pool
     /// timeouts, lock contention, serialization failures. Everything else (constraint
     /// violations, reorgs, corrupt rows, negative TVL) is permanent.
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Database { source, .. } => sqlx_is_transient(source),
+            StoreError::Connect { error, .. } => sqlx_is_transient(error),
             StoreError::Migrate(sqlx::migrate::MigrateError::Execute(source)) => {
                 sqlx_is_transient(source)
             }
             _ => false,
         }
+    }
+}
+
+/// `scheme://user:password@host/…` → `scheme://user:***@host/…`; other URLs unchanged.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Why a first connection failed, in one clause: the OS's or the server's words once, and what
+/// to do when that is clear (start the server, create the database, fix the login).
+pub(crate) fn connect_reason(error: &sqlx::Error, pg: Option<&PgConnectOptions>) -> String {
+    match error {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is the server running and listening on that host and port?)"
+                .to_owned()
+        }
+        sqlx::Error::Io(io) => lowercase_first(&io.to_string()),
+        sqlx::Error::Tls(tls) => format!("TLS failed: {tls}"),
+        sqlx::Error::Database(db) => match (db.code().as_deref(), pg) {
+            // invalid_catalog_name: the server answers, the database is missing.
+            (Some("3D000"), Some(pg)) => format!(
+                "{}; create it first: createdb -h {} -p {} -U {} {}",
+                db.message(),
+                pg.get_host(),
+                pg.get_port(),
+                pg.get_username(),
+                pg.get_database().unwrap_or(pg.get_username())
+            ),
+            // invalid_password, invalid_authorization_specification.
+            (Some("28P01" | "28000"), _) => {
+                format!("the server refused the login: {}", db.message())
+            }
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -133,7 +207,74 @@ fn code_is_transient(code: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_hidden_and_the_rest_kept() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example:5433/ledger"),
+            "postgres://app:***@db.example:5433/ledger"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/api"),
+            "postgres://postgres@127.0.0.1/api"
+        );
+        assert_eq!(redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
+    }
+
+    #[tokio::test]
+    async fn a_refused_postgresql_connection_is_said_at_once_with_the_url_and_the_cause_once() {
+        let started = std::time::Instant::now();
+        let url = "postgres://app:s3cret@127.0.0.1:1/ledger";
+        let e = crate::Db::connect(&crate::DbOptions::new(url))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let text = e.to_string();
+        assert_eq!(text.matches("connection refused").count(), 1, "{text}");
+        assert!(
+            text.contains("postgres://app:***@127.0.0.1:1/ledger"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("s3cret") && !text.contains("timed out"),
+            "{text}"
+        );
+        // Nothing below it for `{:#}` to repeat.
+        assert!(std::error::Error::source(&e).is_none());
+        assert!(e.is_transient());
+    }
+
+    #[tokio::test]
+    async fn a_missing_postgresql_database_is_named_with_the_createdb_command_that_makes_it() {
+        let Some(db) = testkit::PgTestDb::create_or_skip("store_missing").await else {
+            return;
+        };
+        use sqlx::ConnectOptions as _;
+        let missing = format!("{}_missing", db.name);
+        let options = db.connect_options().database(&missing);
+        let url = options.to_url_lossy().to_string();
+        let text = crate::Db::connect(&crate::DbOptions::new(url))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains(&format!("database \"{missing}\" does not exist")),
+            "{text}"
+        );
+        let createdb = format!(
+            "createdb -h {} -p {} -U {} {missing}",
+            options.get_host(),
+            options.get_port(),
+            options.get_username()
+        );
+        assert!(text.contains(&createdb), "{createdb:?} not in {text}");
+    }
 
     #[test]
     fn connection_loss_is_transient() {

@@ -48,6 +48,31 @@ impl Summary {
     }
 }
 
+/// The non-zero counts in words, e.g. `1 claimed, 1 sent` (`nothing` when all are zero): what
+/// the progress log line shows an operator.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = [
+            (self.claimed, "claimed"),
+            (self.sent, "sent"),
+            (self.already_sent, "found already sent"),
+            (self.failed, "failed"),
+            (self.retried, "to retry"),
+            (self.lease_lost, "taken over by another pipeline"),
+        ];
+        let said: Vec<String> = counts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if said.is_empty() {
+            f.write_str("nothing")
+        } else {
+            f.write_str(&said.join(", "))
+        }
+    }
+}
+
 /// A connected pipeline: database, node, committee client and metrics. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -323,7 +348,7 @@ impl Pipeline {
             let pass = self.run_pass(shutdown).await?;
             total.add(&pass);
             if last_report.elapsed() >= Duration::from_secs(60) && total != Summary::default() {
-                tracing::info!(?total, "unbonding pipeline progress (last minute)");
+                tracing::info!("unbonding pipeline, last minute: {total}");
                 total = Summary::default();
                 last_report = Instant::now();
             }
@@ -347,5 +372,22 @@ fn joined(
             tracing::error!(error = %e, "an unbonding request task panicked");
             Ok(Summary::default())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Summary;
+
+    #[test]
+    fn a_summary_reads_as_words_without_its_zero_counts() {
+        let summary = Summary {
+            claimed: 2,
+            sent: 1,
+            retried: 1,
+            ..Summary::default()
+        };
+        assert_eq!(summary.to_string(), "2 claimed, 1 sent, 1 to retry");
+        assert_eq!(Summary::default().to_string(), "nothing");
     }
 }

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Connection, PgConnection, Postgres, Sqlite, Transaction};
 
 use super::stmt::{Stmt, Target};
 use super::Backend;
@@ -105,6 +105,14 @@ async fn postgres(url: &str, max_connections: u32) -> Result<Pool> {
         // first executions with the values and may keep doing so; planning cost 0.1 ms against
         // 0.05 ms of execution for a page of delegations.
         .options([("plan_cache_mode", "force_generic_plan")]);
+    // One plain attempt first: the pool retries a refused connection until its acquire timeout
+    // and then reports only "pool timed out"; this says at once what is wrong (connection
+    // refused, login failed, no such database) and where.
+    let probe = PgConnection::connect_with(&options)
+        .await
+        .map_err(|error| StoreError::connect(url, error, &options))?;
+    // The probe's work is done; a failed goodbye changes nothing.
+    let _ignored = probe.close().await;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
@@ -151,7 +159,11 @@ async fn sqlite(url: &str) -> Result<Pool> {
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(options)
         .await
-        .map_err(StoreError::db("open SQLite database"))?;
+        .map_err(|error| StoreError::Connect {
+            url: url.to_owned(),
+            reason: crate::error::connect_reason(&error, None),
+            error,
+        })?;
     Ok(Pool::Sqlite(pool))
 }
 
