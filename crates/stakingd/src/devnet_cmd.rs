@@ -112,6 +112,7 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .block_interval
             .filter(|s| *s > 0)
             .map(Duration::from_secs),
+        ..devnet::DevnetConfig::default()
     };
     let shutdown = super::shutdown_on_signal();
     let handle = devnet::spawn(config, shutdown.clone())

@@ -63,6 +63,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Every connection is a descriptor: the servers' connection caps need more than a default
+    // soft limit of 1024.
+    net::raise_fd_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
