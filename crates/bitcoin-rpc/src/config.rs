@@ -15,6 +15,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// so at most 4 MB serialised, 8 MB of hex), plus the JSON envelope: four times that leaves
 /// room for the verbose calls while a hostile or broken node cannot make us buffer more.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+// The hex of a block at the consensus limit, with room for the envelope, fits.
+const _: () = assert!(DEFAULT_MAX_RESPONSE_BYTES >= 2 * 4_000_000 + 1024);
 
 /// How to reach a node.
 #[derive(Clone, Debug)]

@@ -393,9 +393,3 @@ async fn an_answer_over_the_response_limit_is_abandoned_as_too_large_and_not_ret
     assert!(!err.is_transient());
     assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
 }
-
-#[test]
-fn the_default_response_limit_holds_the_hex_of_the_largest_block() {
-    // 4,000,000 weight units allow at most 4 MB serialised: 8 MB of hex in the JSON answer.
-    assert!(bitcoin_rpc::DEFAULT_MAX_RESPONSE_BYTES >= 2 * 4_000_000 + 1024);
-}
