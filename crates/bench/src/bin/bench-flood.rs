@@ -210,13 +210,10 @@ async fn main() {
         "| phase | signing req/s | signing errors | `/v1/stats` req/s | p50 ms | p99 ms | errors |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let flooded = format!("{} idle connections on each server", args.idle);
     for (phase, s, a) in [
         ("no idle connections", &sign_base, &api_base),
-        (
-            "2,000 idle connections on each server",
-            &sign_flood,
-            &api_flood,
-        ),
+        (flooded.as_str(), &sign_flood, &api_flood),
     ] {
         println!(
             "| {phase} | {:.0} | {} | {:.0} | {:.2} | {:.2} | {} |",
