@@ -48,6 +48,24 @@ pub struct ServerConfig {
     /// Page size of delegation and top-staker listings (`db.max-pagination-limit`).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// `[server.limits]`: connection caps and header/idle timeouts (`net::ServerLimits`); the
+    /// body limit and request timeout are `max_content_length` and `request_timeout_secs`.
+    #[serde(default)]
+    pub limits: net::ServerLimits,
+    /// `[server.tls]`: serve HTTPS with `cert_file` and `key_file` (PEM), optionally requiring
+    /// client certificates of `client_ca_file`.
+    #[serde(default)]
+    pub tls: Option<net::TlsFiles>,
+}
+
+impl ServerConfig {
+    /// The connection limits, with `max_content_length` and `request_timeout_secs`.
+    pub fn limits(&self) -> net::ServerLimits {
+        self.limits.clone().with_request_limits(
+            self.max_content_length,
+            Duration::from_secs(self.request_timeout_secs),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +171,15 @@ pub const SETTINGS: &[(&str, Kind)] = &[
     ("server.request_timeout_secs", Kind::Integer),
     ("server.rate_limit_per_second", Kind::Integer),
     ("server.page_size", Kind::Integer),
+    ("server.limits.header_read_timeout_secs", Kind::Integer),
+    ("server.limits.idle_timeout_secs", Kind::Integer),
+    ("server.limits.tls_handshake_timeout_secs", Kind::Integer),
+    ("server.limits.max_connections", Kind::Integer),
+    ("server.limits.max_connections_per_client", Kind::Integer),
+    ("server.limits.shutdown_grace_secs", Kind::Integer),
+    ("server.tls.cert_file", Kind::Text),
+    ("server.tls.key_file", Kind::Text),
+    ("server.tls.client_ca_file", Kind::Text),
     ("db.url", Kind::Text),
     ("db.max_connections", Kind::Integer),
     ("queue.url", Kind::Text),
@@ -392,6 +419,9 @@ impl Config {
                 "server.request_timeout_secs must be > 0".into(),
             ));
         }
+        s.limits()
+            .validate()
+            .map_err(|e| ConfigError(format!("[server.limits] {e}")))?;
         if s.rate_limit_per_second == Some(0) {
             return Err(ConfigError(
                 "server.rate_limit_per_second must be > 0 (omit it for no limit)".into(),
@@ -529,7 +559,39 @@ url = "in-process"
         ]);
         let c = Config::load(None, vars, &[]).unwrap();
         assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(
+            c.server.limits(),
+            net::ServerLimits {
+                max_body_bytes: 4096,
+                request_timeout: Duration::from_secs(60),
+                ..net::ServerLimits::default()
+            }
+        );
+        assert!(c.server.tls.is_none());
         assert!(c.terms_acceptance_logging.enabled);
+    }
+
+    #[test]
+    fn connection_limits_and_tls_files_come_from_the_file_or_the_environment() {
+        let text = format!(
+            "{FILE}\n[server.limits]\nidle_timeout_secs = 0.5\nmax_connections = 300\n[server.tls]\ncert_file = \"/etc/api.crt\"\nkey_file = \"/etc/api.key\"\n"
+        );
+        let (_d, path) = file(&text);
+        let vars = env(&[("STAKINGD_API_SERVER_LIMITS_MAX_CONNECTIONS_PER_CLIENT", "7")]);
+        let c = Config::load(Some(&path), vars, &[]).unwrap();
+        let limits = c.server.limits();
+        assert_eq!(limits.idle_timeout, Duration::from_millis(500));
+        assert_eq!(limits.max_connections, 300);
+        assert_eq!(limits.max_connections_per_client, 7);
+        assert_eq!(limits.header_read_timeout, net::DEFAULT_HEADER_READ_TIMEOUT);
+        let tls = c.server.tls.unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("/etc/api.crt"));
+        let flags = vec![(
+            "server.limits.max_connections_per_client".to_owned(),
+            "301".to_owned(),
+        )];
+        let e = Config::load(Some(&path), Vec::new(), &flags).unwrap_err();
+        assert!(e.0.contains("max_connections_per_client"), "{e}");
     }
 
     #[test]

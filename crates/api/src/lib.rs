@@ -94,6 +94,8 @@ impl Service {
             request_timeout: Duration::from_secs(config.server.request_timeout_secs),
             rate_limit_per_second: config.server.rate_limit_per_second,
             terms_enabled: config.terms_acceptance_logging.enabled,
+            limits: config.server.limits(),
+            tls: config.server.tls.clone(),
         };
         Ok(Service {
             store,
@@ -152,24 +154,31 @@ pub async fn run_with(
     consumer_config: events::ConsumerConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let tls = service
+        .settings
+        .tls
+        .as_ref()
+        .map(net::TlsServer::from_files)
+        .transpose()
+        .context("[server.tls]")?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the API to {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "staking API listening");
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "staking API listening");
     let app = server::router(
         service.state.clone(),
         &service.settings,
         service.metrics.clone(),
     );
-    let http_shutdown = shutdown.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-        .await
-    });
+    // Header-read, idle and request timeouts and connection caps: idle connections cannot
+    // take the API offline.
+    let http = tokio::spawn(net::serve(
+        listener,
+        app,
+        service.settings.limits.clone(),
+        tls,
+        shutdown.clone(),
+    ));
     if let Some(addr) = metrics_listen {
         let metrics = service.metrics.clone();
         let m_shutdown = shutdown.clone();
@@ -197,9 +206,7 @@ pub async fn run_with(
     )
     .await;
     shutdown.cancel();
-    http.await
-        .context("HTTP server task")?
-        .context("HTTP server")?;
+    http.await.context("HTTP server task")?;
     consumers.context("queue consumer")?;
     Ok(())
 }

@@ -35,6 +35,10 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     pub rate_limit_per_second: Option<u32>,
     pub terms_enabled: bool,
+    /// Connection protections of the listener (`net::serve`).
+    pub limits: net::ServerLimits,
+    /// Serve HTTPS from these files.
+    pub tls: Option<net::TlsFiles>,
 }
 
 /// The OpenAPI document of this configuration (absent optional routes are left out).

@@ -29,10 +29,11 @@ pub struct RpcClient {
 
 #[derive(Debug)]
 struct Inner {
-    http: reqwest::Client,
+    http: net::Client,
     url: String,
     auth: RpcAuth,
     timeout: Duration,
+    max_response_bytes: usize,
     /// Credentials read from the cookie file, kept until the node answers 401.
     cookie: Mutex<Option<Credentials>>,
     next_id: AtomicU64,
@@ -77,10 +78,15 @@ struct ErrorObject {
 }
 
 impl RpcClient {
-    /// A client for the node described by `config`. Does not contact the node.
+    /// A client for the node described by `config`. Does not contact the node (but reads the
+    /// TLS files it names). Redirects are not followed; `https://` uses the system's roots plus
+    /// `config.tls`.
     pub fn new(config: RpcConfig) -> Result<Self, RpcError> {
-        let http = reqwest::Client::builder()
+        let http = net::ClientBuilder::new("bitcoin node")
             .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(net::DEFAULT_CONNECT_TIMEOUT))
+            .read_timeout(config.timeout)
+            .tls(config.tls.clone())
             .build()
             .map_err(|source| RpcError::Client {
                 url: config.url.clone(),
@@ -92,6 +98,7 @@ impl RpcClient {
                 url: config.url,
                 auth: config.auth,
                 timeout: config.timeout,
+                max_response_bytes: config.max_response_bytes,
                 cookie: Mutex::new(None),
                 next_id: AtomicU64::new(1),
             }),
@@ -186,10 +193,16 @@ impl RpcClient {
                 url: self.inner.url.clone(),
             });
         }
-        let body = response
-            .bytes()
+        let body = net::read_limited(response, self.inner.max_response_bytes)
             .await
-            .map_err(|e| self.transport_error(method, e))?;
+            .map_err(|e| match e {
+                net::ReadError::TooLarge { limit } => RpcError::TooLarge {
+                    method: method.to_owned(),
+                    url: self.inner.url.clone(),
+                    limit,
+                },
+                net::ReadError::Transport(e) => self.transport_error(method, e),
+            })?;
         Ok((status, body))
     }
 

@@ -10,16 +10,31 @@ use bitcoin::Network;
 /// mainnet block on a busy node, short enough that a hung node is noticed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Largest answer read from the node by [`RpcConfig::new`]: 32 MiB. The largest answer we ask
+/// for is `getblock <hash> 0` of a block at the consensus limit (4,000,000 bytes of weight,
+/// so at most 4 MB serialised, 8 MB of hex), plus the JSON envelope: four times that leaves
+/// room for the verbose calls while a hostile or broken node cannot make us buffer more.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+// The hex of a block at the consensus limit, with room for the envelope, fits.
+const _: () = assert!(DEFAULT_MAX_RESPONSE_BYTES >= 2 * 4_000_000 + 1024);
+
 /// How to reach a node.
 #[derive(Clone, Debug)]
 pub struct RpcConfig {
-    /// `http://host:port` (optionally with a path such as `/wallet/name`). Bitcoin Core's RPC
-    /// has no TLS; put a proxy in front of a remote node.
+    /// `http://host:port` or `https://host:port` (optionally with a path such as
+    /// `/wallet/name`). Bitcoin Core's RPC has no TLS of its own: for a remote node, put a TLS
+    /// proxy in front of it and use `https://` (plain `http://` to another machine logs a
+    /// warning: the credentials would travel in clear).
     pub url: String,
     /// Credentials.
     pub auth: RpcAuth,
     /// Upper bound for one request, connecting included.
     pub timeout: Duration,
+    /// Answers longer than this are abandoned while reading ([`RpcError::TooLarge`](crate::RpcError::TooLarge)).
+    pub max_response_bytes: usize,
+    /// For `https://`: an extra CA to trust (besides the system's roots) and an optional client
+    /// certificate.
+    pub tls: net::ClientTls,
 }
 
 impl RpcConfig {
@@ -29,6 +44,8 @@ impl RpcConfig {
             url: url.into(),
             auth,
             timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            tls: net::ClientTls::default(),
         }
     }
 }

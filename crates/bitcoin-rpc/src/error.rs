@@ -114,14 +114,25 @@ pub enum RpcError {
         /// The cookie file.
         path: PathBuf,
     },
-    /// The HTTP client could not be built from the configuration.
+    /// The HTTP client could not be built from the configuration (unreadable CA file, …).
     #[error("cannot build the HTTP client for {url}: {source}")]
     Client {
         /// The node's URL.
         url: String,
         /// The underlying error.
         #[source]
-        source: reqwest::Error,
+        source: net::ClientError,
+    },
+    /// The answer was longer than [`RpcConfig::max_response_bytes`](crate::RpcConfig::max_response_bytes);
+    /// reading stopped there.
+    #[error("{method}: the answer from {url} is larger than {limit} bytes")]
+    TooLarge {
+        /// The RPC method being called.
+        method: String,
+        /// The node's URL.
+        url: String,
+        /// The configured limit.
+        limit: usize,
     },
     /// The node answered, but not with what the method promises.
     #[error("{method}: unexpected answer: {reason}")]
@@ -148,6 +159,7 @@ impl RpcError {
             RpcError::Unauthorized { .. }
             | RpcError::CookieFormat { .. }
             | RpcError::Client { .. }
+            | RpcError::TooLarge { .. }
             | RpcError::Decode { .. } => false,
         }
     }

@@ -24,7 +24,9 @@ mod types;
 mod zmq;
 
 pub use client::RpcClient;
-pub use config::{default_rpc_port, RpcAuth, RpcConfig, DEFAULT_TIMEOUT};
+pub use config::{
+    default_rpc_port, RpcAuth, RpcConfig, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
+};
 pub use error::{codes, RpcError};
 pub use follower::{
     ChainEvent, FollowerConfig, StartPoint, TipFollower, DEFAULT_POLL_INTERVAL, DEFAULT_PREFETCH,

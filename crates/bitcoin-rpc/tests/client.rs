@@ -32,6 +32,8 @@ fn client(url: &str, auth: RpcAuth) -> RpcClient {
         url: url.to_owned(),
         auth,
         timeout: Duration::from_secs(5),
+        max_response_bytes: bitcoin_rpc::DEFAULT_MAX_RESPONSE_BYTES,
+        tls: Default::default(),
     })
     .unwrap()
 }
@@ -132,6 +134,8 @@ async fn a_node_slower_than_the_timeout_gives_a_transient_timeout_error() {
         url,
         auth: user_pass(),
         timeout: Duration::from_millis(200),
+        max_response_bytes: bitcoin_rpc::DEFAULT_MAX_RESPONSE_BYTES,
+        tls: Default::default(),
     })
     .unwrap();
 
@@ -370,4 +374,22 @@ async fn a_mempool_entry_reports_its_fee_from_fees_base() {
     assert_eq!(entry.fee, Amount::from_sat(282));
     assert_eq!(entry.vsize, 141);
     assert_eq!(entry.height, 101);
+}
+
+#[tokio::test]
+async fn an_answer_over_the_response_limit_is_abandoned_as_too_large_and_not_retried() {
+    let url = serve(|_| Reply::result(json!("ab".repeat(40_000)))).await;
+    let mut config = RpcConfig::new(url, user_pass());
+    config.max_response_bytes = 64 * 1024;
+    let err = RpcClient::new(config)
+        .unwrap()
+        .call::<String>("getblock", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RpcError::TooLarge { limit: 65_536, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("larger than 65536 bytes"), "{err}");
 }

@@ -53,6 +53,12 @@ pub struct ServerConfig {
     pub max_content_length: usize,
     /// Whole-request timeout in seconds.
     pub request_timeout: u64,
+    /// `[server.limits]`: connection caps and header/idle timeouts (`net::ServerLimits`; the
+    /// body limit and request timeout are the two keys above).
+    pub limits: net::ServerLimits,
+    /// `[server.tls]`: serve HTTPS with `cert-file` and `key-file` (PEM), optionally requiring
+    /// client certificates of `client-ca-file`.
+    pub tls: Option<net::TlsFiles>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +68,8 @@ impl Default for ServerConfig {
             port: 9791,
             max_content_length: 8192,
             request_timeout: 15,
+            limits: net::ServerLimits::default(),
+            tls: None,
         }
     }
 }
@@ -130,6 +138,9 @@ pub struct NodeConfig {
     pub cookie_file: Option<PathBuf>,
     #[serde(default = "default_rpc_timeout")]
     pub timeout_seconds: u64,
+    /// For an `https://` node (a TLS proxy in front of it): a CA to trust besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A string that prints as `<redacted>`.
@@ -257,6 +268,9 @@ impl Config {
                 "[server] request-timeout must be at least 1 second",
             ));
         }
+        self.server_limits()
+            .validate()
+            .map_err(|e| invalid(format!("[server.limits] {e}")))?;
         if self.metrics.enabled
             && self.server.port != 0
             && self.metrics.host == self.server.host
@@ -353,6 +367,14 @@ impl Config {
         })
     }
 
+    /// The signing API's connection limits, with `max-content-length` and `request-timeout`.
+    pub fn server_limits(&self) -> net::ServerLimits {
+        self.server.limits.clone().with_request_limits(
+            self.server.max_content_length,
+            Duration::from_secs(self.server.request_timeout),
+        )
+    }
+
     /// The signing API address.
     pub fn server_addr(&self) -> SocketAddr {
         SocketAddr::new(self.server.host, self.server.port)
@@ -375,7 +397,7 @@ impl NodeConfig {
     fn validate(&self, section: &str) -> Result<(), ConfigError> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(invalid(format!(
-                "[{section}] url {:?} must start with http:// (e.g. http://127.0.0.1:18443)",
+                "[{section}] url {:?} must start with http:// or https:// (e.g. http://127.0.0.1:18443)",
                 self.url
             )));
         }
@@ -522,6 +544,8 @@ mod tests {
         assert!(err(&typo).contains("keyfile"));
         let url = MINIMAL.replace("http://127.0.0.1:18443", "127.0.0.1:18443");
         assert!(err(&url).contains("must start with http://"));
+        let limits = format!("{MINIMAL}\n[server.limits]\nmax-connections = 0\n");
+        assert!(err(&limits).contains("max_connections"), "{}", err(&limits));
         let net = MINIMAL.replace("user = \"user\"", "user = \"user\"\nnetwork = \"moon\"");
         assert!(err(&net).contains("\"moon\""));
         let limit = format!("{MINIMAL}\n[rate-limit]\nrequests-per-second = 0\nburst = 5\n");

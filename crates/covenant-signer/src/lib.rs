@@ -61,6 +61,7 @@ pub fn rpc_client(node: &NodeConfig) -> anyhow::Result<RpcClient> {
     };
     let mut rpc = RpcConfig::new(node.url.clone(), auth);
     rpc.timeout = Duration::from_secs(node.timeout_seconds);
+    rpc.tls.ca_file.clone_from(&node.ca_file);
     RpcClient::new(rpc).with_context(|| format!("cannot create an RPC client for {}", node.url))
 }
 
@@ -149,6 +150,13 @@ pub async fn serve(
     );
     let state = Arc::new(AppState::new(signer, metrics.clone(), options));
 
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(net::TlsServer::from_files)
+        .transpose()
+        .context("[server.tls]")?;
     let api = tokio::net::TcpListener::bind(config.server_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.server_addr()))?;
@@ -167,9 +175,12 @@ pub async fn serve(
             .map(|l| l.local_addr())
             .transpose()?,
     };
+    let tls_on = tls.is_some();
     match bound.metrics {
-        Some(metrics) => tracing::info!(api = %bound.api, %metrics, "covenant signer listening"),
-        None => tracing::info!(api = %bound.api, "covenant signer listening"),
+        Some(metrics) => {
+            tracing::info!(api = %bound.api, %metrics, tls = tls_on, "covenant signer listening");
+        }
+        None => tracing::info!(api = %bound.api, tls = tls_on, "covenant signer listening"),
     }
     on_bound(bound);
 
@@ -194,10 +205,16 @@ pub async fn serve(
                 .await
         })
     });
-    let app = server::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(api, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
+    // Header-read, idle and request timeouts and connection caps: idle connections cannot
+    // starve valid signing requests.
+    net::serve(
+        api,
+        server::router(state),
+        config.server_limits(),
+        tls,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     pruner.await.context("rate-limiter task failed")?;
     if let Some(task) = metrics_task {
@@ -205,5 +222,5 @@ pub async fn serve(
             .context("metrics task failed")?
             .context("metrics server failed")?;
     }
-    served.context("signing server failed")
+    Ok(())
 }

@@ -97,7 +97,9 @@ impl AppState {
     }
 }
 
-/// The signing API router (serve it with `into_make_service_with_connect_info::<SocketAddr>()`).
+/// The signing API router. Serve it with `net::serve` (which gives handlers the client's
+/// address and the connection protections); plain axum needs
+/// `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn router(state: Arc<AppState>) -> Router {
     let timeout = state.options.request_timeout;
     Router::new()

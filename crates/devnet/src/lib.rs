@@ -49,6 +49,8 @@ pub struct DevnetConfig {
     pub datadir: Option<PathBuf>,
     /// Mine one block (to the faucet) every interval; `None` mines only on request.
     pub block_interval: Option<Duration>,
+    /// Connection protections of the RPC server ([`rpc::server::default_limits`]).
+    pub limits: net::ServerLimits,
 }
 
 impl Default for DevnetConfig {
@@ -59,6 +61,7 @@ impl Default for DevnetConfig {
             rpc_password: "devnet".to_owned(),
             datadir: None,
             block_interval: None,
+            limits: rpc::server::default_limits(),
         }
     }
 }
@@ -124,7 +127,13 @@ pub async fn spawn(
         source,
     })?;
     let auth = rpc::server::Auth::new(&config.rpc_user, &config.rpc_password);
-    let server = rpc::server::serve(listener, Arc::clone(&node), auth, shutdown.clone());
+    let server = rpc::server::serve(
+        listener,
+        Arc::clone(&node),
+        auth,
+        config.limits.clone(),
+        shutdown.clone(),
+    );
     let mut tasks = vec![tokio::spawn(server)];
     if let Some(interval) = config.block_interval {
         let node = Arc::clone(&node);

@@ -276,9 +276,9 @@ impl RawConfig {
                         .into(),
                 )),
             };
-        if !url.starts_with("http://") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError(format!(
-                "bitcoind.url {:?} must start with http:// (Bitcoin Core RPC has no TLS)",
+                "bitcoind.url {:?} must start with http:// or https:// (a TLS proxy in front of the node)",
                 redact_url(&url)
             )));
         }

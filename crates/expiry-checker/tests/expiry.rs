@@ -435,6 +435,7 @@ async fn the_tip_comes_from_the_nodes_getblockcount() {
             rpc_password: "p".into(),
             datadir: None,
             block_interval: None,
+            ..devnet::DevnetConfig::default()
         },
         node_stop.clone(),
     )

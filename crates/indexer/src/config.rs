@@ -224,9 +224,9 @@ impl RawConfig {
             .bitcoind
             .url
             .unwrap_or_else(|| format!("http://127.0.0.1:{}", default_rpc_port(network)));
-        if !url.starts_with("http://") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError(format!(
-                "bitcoind.url {url:?} must start with http:// (Bitcoin Core RPC has no TLS)"
+                "bitcoind.url {url:?} must start with http:// or https:// (a TLS proxy in front of the node)"
             )));
         }
         let auth = match (

@@ -2,6 +2,7 @@
 //! `docs/reference.md#unbonding-request`): the staker's delegations, one delegation, and the
 //! unbonding request.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -57,19 +58,25 @@ struct One {
     data: Option<DelegationPublic>,
 }
 
-/// The API at `base` (e.g. `http://127.0.0.1:8090`).
+/// The largest answer read from the API: a page of delegations is a few kB.
+const MAX_ANSWER_BYTES: usize = 8 << 20;
+
+/// The API at `base` (e.g. `http://127.0.0.1:8090`, or `https://…`; redirects are not
+/// followed, answers are read only up to 8 MiB).
 #[derive(Debug, Clone)]
 pub struct ApiClient {
     base: String,
-    http: reqwest::Client,
+    http: net::Client,
 }
 
 impl ApiClient {
-    pub fn new(base: &str) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("cannot make an HTTP client")?;
+    /// `ca_file`: a CA to trust for an `https://` API besides the system's roots.
+    pub fn new(base: &str, ca_file: Option<&Path>) -> Result<Self> {
+        let mut builder = net::ClientBuilder::new("staking API").timeout(Duration::from_secs(30));
+        if let Some(path) = ca_file {
+            builder = builder.tls(net::ClientTls::with_ca_file(path));
+        }
+        let http = builder.build().context("cannot make an HTTP client")?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
@@ -144,10 +151,10 @@ impl ApiClient {
 /// The JSON body of a 2xx answer; otherwise an error with the API's `errorCode` and message.
 async fn checked(response: reqwest::Response, url: &str) -> Result<Value> {
     let status = response.status();
-    let text = response
-        .text()
+    let bytes = net::read_limited(response, MAX_ANSWER_BYTES)
         .await
         .with_context(|| format!("cannot read the answer of {url}"))?;
+    let text = String::from_utf8_lossy(&bytes);
     if status.is_success() {
         return serde_json::from_str(&text)
             .with_context(|| format!("{url} answered non-JSON: {text}"));

@@ -113,11 +113,8 @@ impl RpcArgs {
                 ));
             }
         };
-        let config = RpcConfig {
-            url: url.clone(),
-            auth,
-            timeout: Duration::from_secs(30),
-        };
+        let mut config = RpcConfig::new(url.clone(), auth);
+        config.timeout = Duration::from_secs(30);
         RpcClient::new(config).with_context(|| format!("cannot make an RPC client for {url}"))
     }
 }

@@ -35,7 +35,7 @@ async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
             args.keys.load_key(network)?.x_only()
         }
     };
-    let api = ApiClient::new(&args.api.api_url)?;
+    let api = ApiClient::new(&args.api.api_url, args.api.api_ca_file.as_deref())?;
     let delegations = api.delegations(&staker.to_string()).await?;
     if out.json {
         let value = json!({

@@ -47,6 +47,10 @@ pub struct ApiArgs {
     /// The staking API, e.g. http://127.0.0.1:8090.
     #[arg(long, env = "STAKER_API_URL", value_name = "URL")]
     pub api_url: String,
+    /// For an https:// API with a certificate of a private CA: that CA (PEM), trusted besides
+    /// the system's roots.
+    #[arg(long, env = "STAKER_API_CA_FILE", value_name = "FILE")]
+    pub api_ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,7 +127,7 @@ pub fn run(args: &Args, out: Output) -> Result<ExitCode> {
 async fn run_async(args: &Args, out: Output) -> Result<ExitCode> {
     let source = args.params.source();
     let params = args.params.load()?;
-    let api = ApiClient::new(&args.api.api_url)?;
+    let api = ApiClient::new(&args.api.api_url, args.api.api_ca_file.as_deref())?;
     let txid = args.staking_txid.to_string();
     let delegation = api.delegation(&txid).await?.ok_or_else(|| {
         not_yet(format!(

@@ -112,6 +112,7 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .block_interval
             .filter(|s| *s > 0)
             .map(Duration::from_secs),
+        ..devnet::DevnetConfig::default()
     };
     // Held until the chain has stopped: one process per data directory.
     let mut lock = match &args.datadir {

@@ -242,6 +242,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             rpc_password: args.rpc_password.clone(),
             datadir: Some(datadir.join("chain")),
             block_interval: block_interval.map(Duration::from_secs),
+            ..devnet::DevnetConfig::default()
         },
         base.clone(),
     )

@@ -59,6 +59,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logs::init();
+    // Every connection is a descriptor: the servers' connection caps need more than a default
+    // soft limit of 1024.
+    net::raise_fd_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

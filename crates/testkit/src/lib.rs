@@ -3,13 +3,15 @@
 //! Every test that touches PostgreSQL gets a database of its own ([`PgTestDb`]) so tests run in
 //! parallel without seeing each other's rows, and the database is dropped when the handle is, so
 //! a test run leaves nothing on the shared server (CI runs on the same server many times).
-//! [`QueueCleanup`] does the same for a test's RabbitMQ queues.
+//! [`QueueCleanup`] does the same for a test's RabbitMQ queues. [`tls`] gives servers under
+//! test a certificate, and tests of descriptor exhaustion a lower open-file limit.
 //!
 //! A test whose service is unreachable fails with a sentence saying how to start it, unless the
 //! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
 //! `CI=true`).
 
 mod services;
+pub mod tls;
 
 use std::future::Future;
 use std::str::FromStr;

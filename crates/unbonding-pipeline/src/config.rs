@@ -15,6 +15,7 @@ use std::time::Duration;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin_rpc::{RpcAuth, RpcConfig};
 use covenant_signer::auth::HmacKey;
+use net::ClientTls;
 use serde::Deserialize;
 use staking_core::params::GlobalParams;
 use staking_core::presets::Preset;
@@ -110,6 +111,8 @@ pub struct Config {
     pub params: GlobalParams,
     /// One endpoint per committee member; members without one count as unavailable.
     pub signers: Vec<SignerEndpoint>,
+    /// For `https://` signers: an extra CA to trust and the client certificate to present.
+    pub signer_tls: ClientTls,
     /// How long a claim lasts; a pipeline that dies holding a request loses it after this.
     pub lease: Duration,
     /// Whole-request timeout of one signer call (the reference uses 2 s).
@@ -144,6 +147,7 @@ impl Config {
             rpc,
             params,
             signers,
+            signer_tls: ClientTls::default(),
             lease: Duration::from_secs(60),
             signer_timeout: Duration::from_secs(2),
             poll_interval: Duration::from_secs(1),
@@ -236,6 +240,8 @@ pub struct RawBitcoind {
     pub password: Option<String>,
     pub cookie_file: Option<PathBuf>,
     pub timeout_secs: Option<u64>,
+    /// For an `https://` node (a TLS proxy in front of it): an extra CA to trust.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for RawBitcoind {
@@ -246,6 +252,7 @@ impl fmt::Debug for RawBitcoind {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("cookie_file", &self.cookie_file)
             .field("timeout_secs", &self.timeout_secs)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -274,6 +281,9 @@ pub struct RawConfig {
     /// Replaces (does not extend) the list of a lower layer when non-empty.
     #[serde(default)]
     pub signers: Vec<RawSigner>,
+    /// `[signer_tls]`: `ca_file`, `cert_file`, `key_file` for `https://` signers.
+    #[serde(default)]
+    pub signer_tls: ClientTls,
 }
 
 fn pick<T>(over: Option<T>, base: Option<T>) -> Option<T> {
@@ -315,6 +325,12 @@ impl RawConfig {
                 password: pick(over.bitcoind.password, self.bitcoind.password),
                 cookie_file: pick(over.bitcoind.cookie_file, self.bitcoind.cookie_file),
                 timeout_secs: pick(over.bitcoind.timeout_secs, self.bitcoind.timeout_secs),
+                ca_file: pick(over.bitcoind.ca_file, self.bitcoind.ca_file),
+            },
+            signer_tls: ClientTls {
+                ca_file: pick(over.signer_tls.ca_file, self.signer_tls.ca_file),
+                cert_file: pick(over.signer_tls.cert_file, self.signer_tls.cert_file),
+                key_file: pick(over.signer_tls.key_file, self.signer_tls.key_file),
             },
             signers: if over.signers.is_empty() {
                 self.signers
@@ -348,6 +364,12 @@ impl RawConfig {
                 "BITCOIND_PASSWORD" => c.bitcoind.password = Some(value.clone()),
                 "BITCOIND_COOKIE_FILE" => c.bitcoind.cookie_file = Some(PathBuf::from(&value)),
                 "BITCOIND_TIMEOUT_SECS" => c.bitcoind.timeout_secs = Some(num("expected seconds")?),
+                "BITCOIND_CA_FILE" => c.bitcoind.ca_file = Some(PathBuf::from(&value)),
+                "PIPELINE_SIGNER_CA_FILE" => c.signer_tls.ca_file = Some(PathBuf::from(&value)),
+                "PIPELINE_SIGNER_CERT_FILE" => {
+                    c.signer_tls.cert_file = Some(PathBuf::from(&value));
+                }
+                "PIPELINE_SIGNER_KEY_FILE" => c.signer_tls.key_file = Some(PathBuf::from(&value)),
                 "PIPELINE_METRICS_ADDR" => c.metrics_addr = Some(value.clone()),
                 "PIPELINE_LEASE_SECS" => c.lease_secs = Some(num("expected seconds")?),
                 "PIPELINE_SIGNER_TIMEOUT_MS" => {
@@ -403,9 +425,10 @@ impl RawConfig {
                     .into(),
             )
         })?;
-        if !url.starts_with("http://") {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(err(format!(
-                "bitcoind.url {url:?} must start with http:// (Bitcoin Core RPC has no TLS)"
+                "bitcoind.url {url:?} must start with http:// or https:// (a TLS proxy in front \
+                 of the node)"
             )));
         }
         let auth = match (
@@ -434,11 +457,19 @@ impl RawConfig {
         if let Some(secs) = self.bitcoind.timeout_secs {
             rpc.timeout = Duration::from_secs(secs.max(1));
         }
+        rpc.tls.ca_file = self.bitcoind.ca_file;
         let mut signers = Vec::with_capacity(self.signers.len());
         for raw in self.signers {
             signers.push(signer_endpoint(raw)?);
         }
         let mut config = Config::new(database_url, rpc, params, signers);
+        if self.signer_tls.cert_file.is_some() != self.signer_tls.key_file.is_some() {
+            return Err(err(
+                "signer_tls: set both cert_file and key_file for a client certificate, or neither"
+                    .into(),
+            ));
+        }
+        config.signer_tls = self.signer_tls;
         if let Some(n) = self.db_max_connections {
             config.db_max_connections = n.max(1);
         }

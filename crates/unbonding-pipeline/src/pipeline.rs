@@ -109,7 +109,8 @@ impl Pipeline {
             url: config.rpc.url.clone(),
             source: Box::new(source),
         })?;
-        let committee = Committee::new(&config.signers, config.signer_timeout)?;
+        let committee =
+            Committee::with_tls(&config.signers, config.signer_timeout, &config.signer_tls)?;
         let token = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         Ok(Self {
             inner: Arc::new(Inner {

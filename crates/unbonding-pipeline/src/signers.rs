@@ -4,6 +4,11 @@
 //! counts. As soon as `quorum` valid signatures are in (arrival order, as the reference keeps
 //! them), the remaining calls are dropped: latency is the quorum-th fastest member, not the
 //! slowest.
+//!
+//! A member is a remote party and may be hostile: its answer is read only up to
+//! [`MAX_ANSWER_BYTES`] (as the reference), redirects are not followed, and whatever it sends
+//! back ends up in a [`SignerFailure`] only as a short, escaped excerpt — one member can only
+//! lose its own vote.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,13 +19,19 @@ use covenant_signer::auth::HMAC_HEADER;
 use covenant_signer::request::{SignRequest, SignResponseJson};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use net::{ClientTls, ReadError};
+
 use crate::check::Prepared;
 use crate::config::SignerEndpoint;
 use crate::error::PipelineError;
 use crate::metrics::Metrics;
 
-/// How much of a signer's error body is kept in the reason.
+/// How much of a signer's error body is kept in the reason (in characters, before escaping).
 const MAX_BODY_IN_REASON: usize = 160;
+
+/// The largest answer read from a signer (1 MiB, the reference's cap); a signature envelope
+/// is about 150 bytes.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// Why one member's answer did not count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +44,10 @@ pub enum SignerFailure {
     Unreachable(String),
     /// An HTTP status other than 200, with the start of the body.
     Status(u16, String),
+    /// A redirect (3xx), not followed, with where it pointed.
+    Redirect(u16, String),
+    /// An answer longer than [`MAX_ANSWER_BYTES`]; reading stopped there.
+    TooLarge,
     /// A 200 whose body is not the `{"data":{"signature_hex"}}` envelope with 64 hex bytes.
     Garbage(String),
     /// A well-formed signature that does not verify for this member's key.
@@ -47,6 +62,8 @@ impl SignerFailure {
             SignerFailure::Timeout => "timeout",
             SignerFailure::Unreachable(_) => "unreachable",
             SignerFailure::Status(..) => "http_error",
+            SignerFailure::Redirect(..) => "redirect",
+            SignerFailure::TooLarge => "too_large",
             SignerFailure::Garbage(_) => "garbage",
             SignerFailure::InvalidSignature => "invalid_signature",
         }
@@ -60,6 +77,12 @@ impl fmt::Display for SignerFailure {
             SignerFailure::Timeout => f.write_str("timed out"),
             SignerFailure::Unreachable(e) => write!(f, "unreachable: {e}"),
             SignerFailure::Status(code, body) => write!(f, "HTTP {code}: {body}"),
+            SignerFailure::Redirect(code, location) => {
+                write!(f, "HTTP {code} redirect to {location} (not followed)")
+            }
+            SignerFailure::TooLarge => {
+                write!(f, "answer larger than {MAX_ANSWER_BYTES} bytes (discarded)")
+            }
             SignerFailure::Garbage(what) => write!(f, "unusable answer: {what}"),
             SignerFailure::InvalidSignature => f.write_str("signature does not verify"),
         }
@@ -90,16 +113,29 @@ impl Collected {
 /// The committee's HTTP client. Cheap to clone (one connection pool).
 #[derive(Debug, Clone)]
 pub struct Committee {
-    http: reqwest::Client,
+    http: net::Client,
     endpoints: HashMap<PublicKey, SignerEndpoint>,
     timeout: Duration,
 }
 
 impl Committee {
+    /// A committee reached with the system's TLS roots and no client certificate.
     pub fn new(endpoints: &[SignerEndpoint], timeout: Duration) -> Result<Self, PipelineError> {
-        let http = reqwest::Client::builder()
+        Self::with_tls(endpoints, timeout, &ClientTls::default())
+    }
+
+    /// A committee reached over `https://` with `tls` (an extra CA, a client certificate).
+    pub fn with_tls(
+        endpoints: &[SignerEndpoint],
+        timeout: Duration,
+        tls: &ClientTls,
+    ) -> Result<Self, PipelineError> {
+        let http = net::ClientBuilder::new("covenant signers")
+            .connect_timeout(timeout.min(net::DEFAULT_CONNECT_TIMEOUT))
+            .read_timeout(timeout)
+            .timeout(timeout)
             .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
+            .tls(tls.clone())
             .build()
             .map_err(|e| PipelineError::Http(e.to_string()))?;
         Ok(Self {
@@ -173,7 +209,7 @@ impl Committee {
         let body = serde_json::to_vec(&request.to_json()).unwrap_or_default();
         let mut call = self
             .http
-            .post(format!("{}/v1/sign-unbonding-tx", endpoint.url))
+            .post(&format!("{}/v1/sign-unbonding-tx", endpoint.url))
             .timeout(self.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         if let Some(key) = &endpoint.hmac_key {
@@ -181,7 +217,20 @@ impl Committee {
         }
         let response = call.body(body).send().await.map_err(transport_failure)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport_failure)?;
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| excerpt(v.as_bytes()))
+                .unwrap_or_default();
+            return Err(SignerFailure::Redirect(status.as_u16(), location));
+        }
+        let bytes = net::read_limited(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge { .. } => SignerFailure::TooLarge,
+                ReadError::Transport(e) => transport_failure(e),
+            })?;
         if status != reqwest::StatusCode::OK {
             return Err(SignerFailure::Status(status.as_u16(), excerpt(&bytes)));
         }
@@ -203,21 +252,37 @@ fn transport_failure(e: reqwest::Error) -> SignerFailure {
     if e.is_timeout() {
         SignerFailure::Timeout
     } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        SignerFailure::Unreachable(text)
+        SignerFailure::Unreachable(excerpt(net::error_chain(&e).as_bytes()))
     }
 }
 
+/// The start of a peer's bytes, safe to log and store: control characters (NUL included)
+/// escaped, on one line, at most [`MAX_BODY_IN_REASON`] characters (then `…`).
 fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let mut cut: String = text.chars().take(MAX_BODY_IN_REASON).collect();
-    if text.chars().count() > MAX_BODY_IN_REASON {
+    let head: String = text.chars().take(MAX_BODY_IN_REASON).collect();
+    let escaped = store::sanitize::error_text(&head).replace(['\n', '\t'], " ");
+    let mut cut: String = escaped.chars().take(MAX_BODY_IN_REASON).collect();
+    if cut.len() < escaped.len() || text.chars().nth(MAX_BODY_IN_REASON).is_some() {
         cut.push('…');
     }
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excerpt_of_hostile_bytes_is_short_escaped_and_on_one_line() {
+        let hostile = format!("a\0b\nc\u{1b}[31m{}", "x".repeat(10_000));
+        let cut = excerpt(hostile.as_bytes());
+        assert!(
+            !cut.contains('\0') && !cut.contains('\n') && !cut.contains('\u{1b}'),
+            "{cut}"
+        );
+        assert!(cut.starts_with("a\\u{0}b c\\u{1b}[31m"), "{cut}");
+        assert!(cut.ends_with('…'), "{cut}");
+        assert!(cut.len() < 200, "{}", cut.len());
+    }
 }

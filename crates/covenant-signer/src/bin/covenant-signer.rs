@@ -73,6 +73,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // Every connection is a descriptor: the connection caps need more than a default 1024.
+    net::raise_fd_limit();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

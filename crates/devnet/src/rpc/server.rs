@@ -19,6 +19,18 @@ use crate::node::Node;
 /// Largest request body accepted (bitcoind's `MAX_SIZE`, 32 MiB); larger ones get HTTP 413.
 pub const MAX_BODY: usize = 0x0200_0000;
 
+/// The RPC server's connection protections: `net`'s defaults, with bitcoind's body limit, a
+/// request timeout long enough for `generatetoaddress` of many blocks, and no per-client cap
+/// below the overall one (every service of a devnet connects from loopback).
+pub fn default_limits() -> net::ServerLimits {
+    let defaults = net::ServerLimits::default();
+    net::ServerLimits {
+        max_connections_per_client: defaults.max_connections,
+        ..defaults
+    }
+    .with_request_limits(MAX_BODY, Duration::from_secs(300))
+}
+
 /// Expected `Authorization` header.
 #[derive(Debug, Clone)]
 pub struct Auth {
@@ -52,11 +64,12 @@ struct App {
     auth: Auth,
 }
 
-/// Serves JSON-RPC on `listener` until `shutdown` is cancelled.
+/// Serves JSON-RPC on `listener` with `limits` until `shutdown` is cancelled.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: Arc<Node>,
     auth: Auth,
+    limits: net::ServerLimits,
     shutdown: CancellationToken,
 ) {
     let app = Router::new()
@@ -64,12 +77,7 @@ pub async fn serve(
         .route("/wallet/{*name}", post(handle))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(App { node, auth });
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "devnet RPC server failed");
-    }
+    net::serve(listener, app, limits, None, shutdown).await;
 }
 
 async fn handle(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {

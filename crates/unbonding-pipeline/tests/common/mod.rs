@@ -1,7 +1,8 @@
 //! The world the pipeline runs in for tests and the benchmark: a fresh database (SQLite temp
 //! file or a randomly named PostgreSQL database), the embedded devnet over RPC, and a
 //! covenant committee of real `covenant-signer` servers on loopback, each member honest,
-//! down, answering garbage or answering with a signature that does not verify.
+//! down, answering garbage or answering with a signature that does not verify, or one of the
+//! hostile members of [`hostile`].
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -26,6 +27,8 @@ use store::api::{NewUnbondingRequest, RequestOutcome};
 use store::{Db, DbOptions};
 use tokio_util::sync::CancellationToken;
 use unbonding_pipeline::{Config, SignerEndpoint};
+
+pub mod hostile;
 
 pub const STAKE: Amount = Amount::from_sat(100_000);
 pub const STAKING_TIME: u16 = 1_000;
@@ -92,6 +95,20 @@ pub enum Member {
     Slow,
     /// A real signing server that answers 300 ms late (slow but within the timeout).
     Delayed,
+    /// A real signing server serving HTTPS with a test certificate.
+    Tls,
+    /// Answers 200 with an endless body (1 GiB).
+    Huge,
+    /// Answers 200 and drips its body one byte every 100 ms.
+    SlowBody,
+    /// Answers 500 with 20 kB of text full of NUL and escape bytes.
+    NulBody,
+    /// Answers 303 to a loopback-only page.
+    Redirect,
+    /// Answers 200 with JSON of another shape.
+    WrongShape,
+    /// Forwards to the next member's real server, which signs the right tx with its own key.
+    OtherKey,
 }
 
 /// Devnet, committee and funding for one test.
@@ -108,6 +125,11 @@ pub struct World {
     /// What the pipeline is told, by member index, according to the members' behaviour.
     pub endpoints: Vec<SignerEndpoint>,
     pub payout: ScriptBuf,
+    /// What the hostile members saw and did.
+    pub hostile: hostile::Counters,
+    /// The CA of the `Tls` members, for the pipeline's `signer_tls`.
+    pub signer_tls: net::ClientTls,
+    _cert: testkit::tls::TestCert,
     shutdown: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -124,9 +146,10 @@ fn rpc_config(handle: &devnet::DevnetHandle) -> RpcConfig {
     c
 }
 
-fn signer_config() -> covenant_signer::config::Config {
-    covenant_signer::config::Config::from_toml(
+fn signer_config(tls: &str) -> covenant_signer::config::Config {
+    covenant_signer::config::Config::from_toml(&format!(
         r#"
+        {tls}
         [server]
         port = 0
         [metrics]
@@ -141,8 +164,8 @@ fn signer_config() -> covenant_signer::config::Config {
         [signer]
         backend = "file"
         key-file = "/nonexistent/key.json"
-        "#,
-    )
+        "#
+    ))
     .unwrap()
 }
 
@@ -261,6 +284,8 @@ impl World {
             .unwrap()
         };
 
+        let cert = testkit::tls::TestCert::new();
+        let hostile = hostile::Counters::default();
         let mut honest_urls = Vec::new();
         let mut endpoints = Vec::new();
         let mut tasks = Vec::new();
@@ -274,9 +299,15 @@ impl World {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let token = shutdown.clone();
             let params = fx.params.clone();
+            let tls = if *behaviour == Member::Tls {
+                // `[server.tls]` before `[server]`: a sub-table may come first.
+                cert.toml()
+            } else {
+                String::new()
+            };
             tasks.push(tokio::spawn(async move {
                 covenant_signer::serve(
-                    signer_config(),
+                    signer_config(&tls),
                     params,
                     Arc::new(chain),
                     backend,
@@ -288,10 +319,16 @@ impl World {
                 .await
                 .unwrap();
             }));
-            let real = format!("http://{}", rx.await.unwrap().api);
+            let bound = rx.await.unwrap().api;
+            // The test certificate names localhost.
+            let real = if *behaviour == Member::Tls {
+                format!("https://localhost:{}", bound.port())
+            } else {
+                format!("http://{bound}")
+            };
             let key = fx.member_key(i).unwrap();
             let url = match behaviour {
-                Member::Honest => real.clone(),
+                Member::Honest | Member::Tls => real.clone(),
                 Member::Down => closed_port_url().await,
                 Member::Delayed => {
                     let (url, task) =
@@ -330,9 +367,25 @@ impl World {
                     tasks.push(task);
                     url
                 }
+                // Replaced below, once every real server is up.
+                Member::Huge
+                | Member::SlowBody
+                | Member::NulBody
+                | Member::Redirect
+                | Member::WrongShape
+                | Member::OtherKey => real.clone(),
             };
             honest_urls.push(real);
             endpoints.push(SignerEndpoint::new(key, url));
+        }
+        // Hostile members answer in their own way; `OtherKey` needs every real server first.
+        for (i, behaviour) in members.iter().enumerate() {
+            if let Some((url, task)) =
+                hostile::serve(*behaviour, i, &fx, &honest_urls, &hostile, shutdown.clone()).await
+            {
+                tasks.push(task);
+                endpoints[i] = SignerEndpoint::new(endpoints[i].public_key, url);
+            }
         }
         World {
             fx,
@@ -345,6 +398,9 @@ impl World {
             honest_urls,
             endpoints,
             payout,
+            hostile,
+            signer_tls: net::ClientTls::with_ca_file(&cert.cert),
+            _cert: cert,
             shutdown,
             tasks,
         }
@@ -368,6 +424,7 @@ impl World {
             self.endpoints.clone(),
         );
         c.signer_timeout = Duration::from_millis(1_500);
+        c.signer_tls = self.signer_tls.clone();
         c.lease = Duration::from_secs(10);
         c.backoff.base = Duration::from_millis(50);
         c.backoff.max = Duration::from_millis(200);
