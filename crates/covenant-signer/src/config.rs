@@ -376,7 +376,7 @@ impl NodeConfig {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(invalid(format!(
                 "[{section}] url {:?} must start with http:// (e.g. http://127.0.0.1:18443)",
-                self.url
+                net::redact_url(&self.url)
             )));
         }
         let passwords = [

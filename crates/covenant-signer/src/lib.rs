@@ -56,11 +56,19 @@ pub fn rpc_client(node: &NodeConfig) -> anyhow::Result<RpcClient> {
             user: user.clone(),
             password: node.password()?.unwrap_or_default(),
         },
-        (None, None) => anyhow::bail!("no RPC credentials configured for {}", node.url),
+        (None, None) => anyhow::bail!(
+            "no RPC credentials configured for {}",
+            net::redact_url(&node.url)
+        ),
     };
     let mut rpc = RpcConfig::new(node.url.clone(), auth);
     rpc.timeout = Duration::from_secs(node.timeout_seconds);
-    RpcClient::new(rpc).with_context(|| format!("cannot create an RPC client for {}", node.url))
+    RpcClient::new(rpc).with_context(|| {
+        format!(
+            "cannot create an RPC client for {}",
+            net::redact_url(&node.url)
+        )
+    })
 }
 
 /// Opens the configured key backend (unlocks the key file with its passphrase).

@@ -300,7 +300,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         format!(
             "starting the API on the database {} (for PostgreSQL, create the database \
                  first, e.g. `createdb -h 127.0.0.1 -U postgres devnet`)",
-            crate::devnet_banner::redact(&run.database_url)
+            net::redact_url(&run.database_url)
         )
     })?;
     // Before any consumer or producer runs: what a `kill -9` left marked sent but unconsumed.

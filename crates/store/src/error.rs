@@ -15,7 +15,10 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {url:?}: expected postgres://, postgresql:// or sqlite:")]
-    UnsupportedUrl { url: String },
+    UnsupportedUrl {
+        /// The URL as given, its password redacted ([`net::redact_url`]).
+        url: String,
+    },
     /// The next block's `prev_hash` is not the stored tip: a reorg deeper than the window.
     #[error(
         "block {height} ({hash}) does not connect: its prev_hash is {prev_hash} but the stored tip \

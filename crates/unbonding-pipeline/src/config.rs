@@ -15,6 +15,7 @@ use std::time::Duration;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin_rpc::{RpcAuth, RpcConfig};
 use covenant_signer::auth::HmacKey;
+use net::redact_url;
 use serde::Deserialize;
 use staking_core::params::GlobalParams;
 use staking_core::presets::Preset;
@@ -567,16 +568,36 @@ fn network_name(network: bitcoin::Network) -> &'static [&'static str] {
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => match creds.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+
+    fn signer_with_key_file(key: &[u8]) -> (tempfile::TempDir, RawSigner) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hmac-key");
+        std::fs::write(&path, key).unwrap();
+        let raw = RawSigner {
+            public_key: Some(
+                "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798".into(),
+            ),
+            url: "http://127.0.0.1:9791".into(),
+            hmac_key_file: Some(path),
+            hmac_key_env: None,
+        };
+        (dir, raw)
+    }
+
+    #[test]
+    fn an_hmac_key_shorter_than_32_bytes_is_refused_with_the_reason() {
+        let (_dir, raw) = signer_with_key_file(b"short shared key\n");
+        let err = signer_endpoint(raw).unwrap_err().to_string();
+        assert!(err.contains("http://127.0.0.1:9791"), "{err}");
+        assert!(
+            err.contains("16 bytes, fewer than the minimum of 32"),
+            "{err}"
+        );
+        let (_dir, raw) = signer_with_key_file(&[b'k'; 32]);
+        assert!(signer_endpoint(raw).unwrap().hmac_key.is_some());
     }
 }
