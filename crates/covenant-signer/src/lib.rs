@@ -105,6 +105,19 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let backend = open_backend(&config)?;
+    if let KeyBackend::File(key) = &backend {
+        if let Some(weakness) = key.file_weakness() {
+            tracing::warn!(
+                "key file {}: {weakness}; re-encrypt it (same key and passphrase) with `covenant-signer rekey --key-file <file> --out <new file>`",
+                config
+                    .signer
+                    .key_file
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("?"))
+                    .display()
+            );
+        }
+    }
     let chain = CachedChain::new(
         RpcChain::new(rpc_client(&config.btc_config)?),
         config.cache_ttl(),
