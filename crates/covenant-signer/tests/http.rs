@@ -169,9 +169,9 @@ async fn a_body_over_the_limit_is_answered_413() {
 async fn with_hmac_on_only_correctly_authenticated_requests_are_served() {
     let s = setup();
     let key_env = "COVENANT_SIGNER_TEST_HMAC_KEY_HTTP";
-    std::env::set_var(key_env, "a shared hmac key for tests");
+    std::env::set_var(key_env, "a shared hmac key for tests, 32 bytes or more");
     let server = start(&s, &format!("[auth]\nhmac-key-env = \"{key_env}\"\n")).await;
-    let key = HmacKey::new(b"a shared hmac key for tests");
+    let key = HmacKey::new(b"a shared hmac key for tests, 32 bytes or more");
     let body = common::body(&valid(&s));
     let client = reqwest::Client::new();
     let send = |mac: Option<String>, body: String| {

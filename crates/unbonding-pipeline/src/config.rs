@@ -19,6 +19,7 @@ use net::redact_url;
 use serde::Deserialize;
 use staking_core::params::GlobalParams;
 use staking_core::presets::Preset;
+use zeroize::Zeroizing;
 
 use crate::error::PipelineError;
 
@@ -496,21 +497,21 @@ fn signer_endpoint(raw: RawSigner) -> Result<SignerEndpoint, PipelineError> {
         }
         None => SignerEndpoint::from_reference_url(&raw.url)?,
     };
-    endpoint.hmac_key = match (&raw.hmac_key_file, &raw.hmac_key_env) {
+    let key_bytes = match (&raw.hmac_key_file, &raw.hmac_key_env) {
         (Some(_), Some(_)) => {
             return Err(PipelineError::Config(format!(
                 "signer {}: set hmac_key_file or hmac_key_env, not both",
                 endpoint.url
             )))
         }
-        (Some(path), None) => Some(HmacKey::new(&std::fs::read(path).map_err(|e| {
+        (Some(path), None) => Some(std::fs::read(path).map_err(|e| {
             PipelineError::Config(format!(
                 "signer {}: cannot read hmac_key_file {}: {e}",
                 endpoint.url,
                 path.display()
             ))
-        })?)),
-        (None, Some(var)) => Some(HmacKey::new(
+        })?),
+        (None, Some(var)) => Some(
             std::env::var(var)
                 .map_err(|_| {
                     PipelineError::Config(format!(
@@ -518,16 +519,14 @@ fn signer_endpoint(raw: RawSigner) -> Result<SignerEndpoint, PipelineError> {
                         endpoint.url
                     ))
                 })?
-                .as_bytes(),
-        )),
+                .into_bytes(),
+        ),
         (None, None) => None,
     };
-    if endpoint.hmac_key.as_ref().is_some_and(HmacKey::is_empty) {
-        return Err(PipelineError::Config(format!(
-            "signer {}: the HMAC key is empty",
-            endpoint.url
-        )));
-    }
+    endpoint.hmac_key = key_bytes
+        .map(|bytes| HmacKey::configured(&Zeroizing::new(bytes)))
+        .transpose()
+        .map_err(|e| PipelineError::Config(format!("signer {}: {e}", endpoint.url)))?;
     Ok(endpoint)
 }
 
