@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use bitcoin::Network;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::auth::HmacKey;
-use crate::keyfile::PassphraseSource;
+use crate::env_secrets::TakenSecret;
+use crate::keyfile::{KeyFileError, Passphrase, PassphraseSource};
 use crate::server::RateLimit;
 
 /// Default environment variable holding the key-file passphrase.
@@ -129,6 +131,9 @@ pub struct NodeConfig {
     pub pass_file: Option<PathBuf>,
     #[serde(default)]
     pub pass_env: Option<String>,
+    /// `pass-env`'s value once [`Config::take_env_secrets`] removed it from the environment.
+    #[serde(skip)]
+    pub(crate) pass_taken: Option<TakenSecret>,
     #[serde(default)]
     pub cookie_file: Option<PathBuf>,
     #[serde(default = "default_rpc_timeout")]
@@ -161,6 +166,10 @@ pub struct SignerConfig {
     pub passphrase_file: Option<PathBuf>,
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// The passphrase variable's value once [`Config::take_env_secrets`] removed it from the
+    /// environment.
+    #[serde(skip)]
+    pub(crate) passphrase_taken: Option<TakenSecret>,
 }
 
 /// The key backend.
@@ -454,6 +463,9 @@ impl NodeConfig {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| invalid(format!("cannot read pass-file {}: {e}", path.display())))?;
             return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
+        }
+        if let Some(taken) = &self.pass_taken {
+            return Ok(Some(taken.expose().to_owned()));
         }
         if let Some(name) = &self.pass_env {
             return std::env::var(name).map(Some).map_err(|_| {

@@ -11,8 +11,10 @@
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod env_secrets;
 pub mod error;
 pub mod fixture;
+pub mod health;
 pub mod keyfile;
 pub mod keystore;
 pub mod metrics;
@@ -80,8 +82,9 @@ pub fn open_backend(config: &Config) -> anyhow::Result<KeyBackend> {
                 .key_file
                 .as_ref()
                 .context("[signer] key-file is required for backend = \"file\"")?;
-            let source = config.passphrase_source();
-            let passphrase = source.read().context("cannot read the key passphrase")?;
+            let passphrase = config
+                .passphrase()
+                .context("cannot read the key passphrase")?;
             let key = CovenantKey::load(path, &passphrase)
                 .with_context(|| format!("cannot unlock key file {}", path.display()))?;
             Ok(KeyBackend::File(key))

@@ -3,6 +3,10 @@
 //! `covenant-signer start --config signer.toml --params bbn-1|<file>` serves;
 //! `covenant-signer keygen --out key.json` creates an encrypted key file and prints its public
 //! key. Passphrases come from a file or the environment, never from the command line.
+//!
+//! `start` reads the secrets its config names from the environment (passphrase, HMAC key, RPC
+//! passwords) and removes them from it before any thread exists
+//! ([`covenant_signer::config::Config::take_env_secrets`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -140,7 +144,19 @@ fn load_params(arg: &str) -> anyhow::Result<GlobalParams> {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Start { config, params } => {
-            let config = Config::from_file(&config)?;
+            let mut config = Config::from_file(&config)?;
+            // Still the only thread: the runtime below starts the others.
+            let taken = config.take_env_secrets();
+            if !taken.names.is_empty() {
+                tracing::info!(variables = ?taken.names, "secrets read and removed from the environment");
+            }
+            if let Err(why) = &taken.original_wiped {
+                tracing::warn!(
+                    variables = ?taken.names,
+                    reason = %why,
+                    "the secrets are gone from the environment but not from the process's original environment block (/proc/<pid>/environ)"
+                );
+            }
             let params = load_params(&params)?;
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
