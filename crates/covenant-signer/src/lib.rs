@@ -2,7 +2,7 @@
 //!
 //! It signs only the canonical unbonding tx of a real, mature V0 staking output that the staker
 //! already signed, for a committee key it holds, checked against its own full node and params.
-//! Its own trust domain: it depends on `staking-core` and `bitcoin-rpc` only, never on the
+//! Its own trust domain: it depends on `staking-core`, `bitcoin-rpc` and `net` only, never on the
 //! store or the queues.
 //!
 //! [`run`] is the whole service; the `covenant-signer` binary only parses flags, loads the
