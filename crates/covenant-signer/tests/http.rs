@@ -262,6 +262,8 @@ async fn health_reports_the_node_tip_and_other_routes_are_not_found() {
         .fail_with(Some(covenant_signer::chain::ChainError::Transient(
             "down".into(),
         )));
+    // The last answer serves /health for HEALTH_TTL (tests/edges.rs).
+    tokio::time::sleep(covenant_signer::health::HEALTH_TTL).await;
     let response = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap();
