@@ -8,7 +8,8 @@ use std::process::Command;
 pub const HELP_MARKER: &str = "HelpMarkerPassw0rd";
 
 /// Walks every subcommand of `bin` and returns a sentence per help text that shows a password:
-/// the text shown with every environment variable it names set to a URL whose password is
+/// the text shown with every environment variable it names that may hold one (a URL, a
+/// password, a secret, a key or token) set to a URL whose password is
 /// [`HELP_MARKER`], and its `[default: …]` values holding an `@`, which must be equal to their
 /// [`net::redact_url`] form. Empty: no help text shows one.
 pub fn help_password_leaks(bin: &Path) -> Vec<String> {
@@ -25,11 +26,13 @@ pub fn help_password_leaks(bin: &Path) -> Vec<String> {
         let secret = format!("postgres://user:{HELP_MARKER}@db.example:5432/x");
         let env: Vec<(String, String)> = env_names(&plain)
             .into_iter()
+            .filter(|name| may_hold_a_password(name))
             .map(|name| (name, secret.clone()))
             .collect();
         if help(bin, &path, &env).contains(HELP_MARKER) {
+            let names: Vec<&str> = env.iter().map(|(name, _)| name.as_str()).collect();
             leaks.push(format!(
-                "`{shown}` prints the password of an environment variable it reads"
+                "`{shown}` prints the password of one of the environment variables {names:?}"
             ));
         }
         for default in defaults(&plain) {
@@ -56,6 +59,14 @@ fn help(bin: &Path, path: &[String], env: &[(String, String)]) -> String {
         ),
         Err(e) => panic!("cannot run {}: {e}", bin.display()),
     }
+}
+
+/// Variables whose value may carry a password (a URL or a secret); the others (paths, ports,
+/// names) are shown as they are, which is their purpose.
+fn may_hold_a_password(name: &str) -> bool {
+    ["URL", "PASS", "SECRET", "KEY", "TOKEN", "HMAC"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// The subcommand names of a clap help text (its `Commands:` section, less `help`).
