@@ -64,9 +64,12 @@ fn help(bin: &Path, path: &[String], env: &[(String, String)]) -> String {
 /// Variables whose value may carry a password (a URL or a secret); the others (paths, ports,
 /// names) are shown as they are, which is their purpose.
 fn may_hold_a_password(name: &str) -> bool {
-    ["URL", "PASS", "SECRET", "KEY", "TOKEN", "HMAC"]
-        .iter()
-        .any(|word| name.contains(word))
+    // `…_FILE` and `…_DIR` name a path (`STAKER_KEY_FILE`), not the secret in it.
+    !name.ends_with("_FILE")
+        && !name.ends_with("_DIR")
+        && ["URL", "PASS", "SECRET", "KEY", "TOKEN", "HMAC"]
+            .iter()
+            .any(|word| name.contains(word))
 }
 
 /// The subcommand names of a clap help text (its `Commands:` section, less `help`).
