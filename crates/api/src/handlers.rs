@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use store::api::{DelegationCursor, KeyStats, TvlCursor};
+use store::api::{KeyStats, TvlCursor};
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::model::{
@@ -15,8 +15,8 @@ use crate::model::{
     Paged, Pagination, StakerStatsPublic,
 };
 use crate::query::{
-    decode_token, encode_token, parse_address, parse_hash, parse_pk, parse_pk_value, parse_state,
-    QueryPairs,
+    decode_token, delegation_cursor, encode_token, invalid_token, parse_address, parse_hash,
+    parse_pk, parse_pk_value, parse_state, QueryPairs,
 };
 use crate::state::AppState;
 
@@ -62,14 +62,9 @@ pub async fn staker_delegations(
     let staker = parse_pk("staker_btc_pk", q.first("staker_btc_pk"))?;
     let token: Option<DelegationToken> = decode_token(q.first("pagination_key"))?;
     let state = parse_state(q.first("state"))?;
-    let cursor = match token {
-        Some(t) => Some(DelegationCursor {
-            start_height: t.staking_start_height,
-            staking_tx_hash: crate::query::parse_hash_value(&t.staking_tx_hash_hex)
-                .ok_or_else(|| ApiError::bad_request("Invalid pagination token"))?,
-        }),
-        None => None,
-    };
+    let cursor = token
+        .map(|t| delegation_cursor(&t.staking_tx_hash_hex, t.staking_start_height))
+        .transpose()?;
     let limit = app.inner.page_size;
     let mut rows = app
         .inner
@@ -196,8 +191,7 @@ pub async fn finality_providers(
     let cursor = match &token {
         Some(t) => Some(TvlCursor {
             active_tvl: t.active_tvl,
-            pk: parse_pk_value(&t.finality_provider_pk_hex)
-                .ok_or_else(|| ApiError::bad_request("Invalid pagination token"))?,
+            pk: parse_pk_value(&t.finality_provider_pk_hex).ok_or_else(invalid_token)?,
         }),
         None => None,
     };
@@ -334,8 +328,7 @@ pub async fn staker_stats(
     let cursor = match &token {
         Some(t) => Some(TvlCursor {
             active_tvl: t.active_tvl,
-            pk: parse_pk_value(&t.staker_pk_hex)
-                .ok_or_else(|| ApiError::bad_request("Invalid pagination token"))?,
+            pk: parse_pk_value(&t.staker_pk_hex).ok_or_else(invalid_token)?,
         }),
         None => None,
     };

@@ -13,7 +13,7 @@ use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Network, Txid};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use store::api::DelegationState;
+use store::api::{DelegationCursor, DelegationState};
 
 use crate::error::ApiError;
 
@@ -171,9 +171,15 @@ pub fn encode_token<T: Serialize>(token: &T) -> String {
     URL_SAFE.encode(serde_json::to_vec(token).unwrap_or_default())
 }
 
+/// The answer to a token that decodes but is not one we could have issued (`spec/api.md` §2.3).
+pub fn invalid_token() -> ApiError {
+    ApiError::bad_request("Invalid pagination token")
+}
+
 /// Decodes a page token in any base64 alphabet, padded or not. Format errors give
 /// `invalid pagination key format`; a decodable token of the wrong shape gives
-/// `Invalid pagination token`.
+/// `Invalid pagination token`. Either way a 400: a token is client input, whatever it holds,
+/// and never reaches the store unchecked (see [`delegation_cursor`]).
 pub fn decode_token<T: DeserializeOwned>(value: Option<&str>) -> Result<Option<T>, ApiError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         return Ok(None);
@@ -200,5 +206,21 @@ pub fn decode_token<T: DeserializeOwned>(value: Option<&str>) -> Result<Option<T
         .ok_or_else(format)?;
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|_| ApiError::bad_request("Invalid pagination token"))
+        .map_err(|_| invalid_token())
+}
+
+/// The cursor of a staker-delegations token: the hash must be 64 hex characters and the height
+/// one the store can hold. A height above `i64::MAX` is no block's, and PostgreSQL's `BIGINT`
+/// refused it with a 500 and an ERROR line per request; it is `Invalid pagination token` now.
+pub fn delegation_cursor(
+    staking_tx_hash_hex: &str,
+    staking_start_height: u64,
+) -> Result<DelegationCursor, ApiError> {
+    if i64::try_from(staking_start_height).is_err() {
+        return Err(invalid_token());
+    }
+    Ok(DelegationCursor {
+        start_height: staking_start_height,
+        staking_tx_hash: parse_hash_value(staking_tx_hash_hex).ok_or_else(invalid_token)?,
+    })
 }

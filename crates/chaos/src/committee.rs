@@ -60,7 +60,7 @@ impl Committee {
         for (i, keypair) in keys.iter().enumerate() {
             let key_file = cdir.join(format!("member-{i}.key"));
             let key = CovenantKey::from_secret_key(&keypair.secret_key());
-            key.save(&key_file, &Passphrase::new(passphrase.to_owned()), KDF)
+            key.save_throwaway(&key_file, &Passphrase::new(passphrase.to_owned()), KDF)
                 .with_context(|| format!("writing {}", key_file.display()))?;
             let port = free_port()?;
             let config = cdir.join(format!("member-{i}.toml"));

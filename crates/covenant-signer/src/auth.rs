@@ -1,6 +1,13 @@
 //! Optional request authentication: HMAC-SHA256 of the raw body under a shared key, sent hex in
 //! the `X-Covenant-HMAC` header, as the phase-2 covenant signer does. Off by default so
 //! reference pipelines keep working; recommended on.
+//!
+//! A configured key has at least [`MIN_HMAC_KEY_LEN`] bytes ([`HmacKey::configured`], used by
+//! the signer's and the pipeline's configs). There is deliberately no timestamp or nonce: the
+//! reference's MAC covers the body alone, so a timestamp would either be required (and every
+//! reference pipeline refused) or optional (and an attacker replays without it). A replay is
+//! harmless anyway: it yields another signature over the same canonical unbonding tx
+//! (`spec/unbonding-and-signer.md` §4.2), and the rate limit bounds its cost.
 
 use std::fmt;
 
@@ -10,6 +17,24 @@ use zeroize::Zeroizing;
 
 /// The request header carrying the MAC.
 pub const HMAC_HEADER: &str = "X-Covenant-HMAC";
+
+/// The shortest configured key, in bytes: 256 bits, HMAC-SHA256's own strength. Anyone who
+/// sees one signed request (the body is public data) can test guesses of the key offline, so a
+/// short or human-chosen key is found; 32 random bytes are not.
+pub const MIN_HMAC_KEY_LEN: usize = 32;
+
+/// Why a configured HMAC key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HmacKeyError {
+    #[error("the HMAC key is empty")]
+    Empty,
+    #[error(
+        "the HMAC key has {0} bytes, fewer than the minimum of {MIN_HMAC_KEY_LEN}: one signed \
+         request lets anyone test guesses of a short key offline; use {MIN_HMAC_KEY_LEN} or more \
+         random bytes, e.g. the 64 characters of `openssl rand -hex 32`"
+    )]
+    TooShort(usize),
+}
 
 /// A shared HMAC key. Wiped on drop; never printed.
 #[derive(Clone)]
@@ -40,6 +65,17 @@ impl HmacKey {
             end -= 1;
         }
         Self(Zeroizing::new(key[..end].to_vec()))
+    }
+
+    /// A key read from the configuration (file or environment, trailing line breaks removed):
+    /// at least [`MIN_HMAC_KEY_LEN`] bytes.
+    pub fn configured(key: &[u8]) -> Result<Self, HmacKeyError> {
+        let key = Self::new(key);
+        match key.0.len() {
+            0 => Err(HmacKeyError::Empty),
+            n if n < MIN_HMAC_KEY_LEN => Err(HmacKeyError::TooShort(n)),
+            _ => Ok(key),
+        }
     }
 
     /// Whether the key is usable (an empty key would authenticate anyone who guesses it).
@@ -115,6 +151,17 @@ mod tests {
             key.verify(Some(truncated.as_bytes()), b"{}"),
             Err(AuthError::Mismatch)
         );
+    }
+
+    #[test]
+    fn a_configured_key_needs_32_bytes_after_line_breaks_are_trimmed() {
+        assert_eq!(HmacKey::configured(b"\n").unwrap_err(), HmacKeyError::Empty);
+        let short = [b'k'; MIN_HMAC_KEY_LEN - 1];
+        let err = HmacKey::configured(&[&short[..], b"\r\n"].concat()).unwrap_err();
+        assert_eq!(err, HmacKeyError::TooShort(31));
+        assert!(err.to_string().contains("minimum of 32"), "{err}");
+        let key = HmacKey::configured(&[b'k'; MIN_HMAC_KEY_LEN]).unwrap();
+        assert_eq!(key.sign(b"{}"), HmacKey::new(&[b'k'; 32]).sign(b"{}"));
     }
 
     #[test]

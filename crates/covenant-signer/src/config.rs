@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use bitcoin::Network;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
 use crate::auth::HmacKey;
-use crate::keyfile::PassphraseSource;
+use crate::env_secrets::TakenSecret;
+use crate::keyfile::{KeyFileError, Passphrase, PassphraseSource};
 use crate::server::RateLimit;
 
 /// Default environment variable holding the key-file passphrase.
@@ -99,6 +101,9 @@ impl Default for MetricsConfig {
 pub struct AuthConfig {
     pub hmac_key_file: Option<PathBuf>,
     pub hmac_key_env: Option<String>,
+    /// `hmac-key-env`'s value once [`Config::take_env_secrets`] removed it from the environment.
+    #[serde(skip)]
+    pub(crate) hmac_key_taken: Option<TakenSecret>,
 }
 
 /// `[rate-limit]`: requests per second and burst per client IP; 0 turns it off.
@@ -134,6 +139,9 @@ pub struct NodeConfig {
     pub pass_file: Option<PathBuf>,
     #[serde(default)]
     pub pass_env: Option<String>,
+    /// `pass-env`'s value once [`Config::take_env_secrets`] removed it from the environment.
+    #[serde(skip)]
+    pub(crate) pass_taken: Option<TakenSecret>,
     #[serde(default)]
     pub cookie_file: Option<PathBuf>,
     #[serde(default = "default_rpc_timeout")]
@@ -169,6 +177,10 @@ pub struct SignerConfig {
     pub passphrase_file: Option<PathBuf>,
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// The passphrase variable's value once [`Config::take_env_secrets`] removed it from the
+    /// environment.
+    #[serde(skip)]
+    pub(crate) passphrase_taken: Option<TakenSecret>,
 }
 
 /// The key backend.
@@ -333,30 +345,43 @@ impl Config {
         }
     }
 
-    /// The HMAC key, if authentication is configured.
+    /// The key passphrase: taken from the environment at start ([`Config::take_env_secrets`]),
+    /// else read from its source now.
+    pub fn passphrase(&self) -> Result<Passphrase, KeyFileError> {
+        let source = self.passphrase_source();
+        match &self.signer.passphrase_taken {
+            Some(taken) => source.check(Passphrase::new(taken.expose().to_owned())),
+            None => source.read(),
+        }
+    }
+
+    /// The HMAC key, if authentication is configured: at least
+    /// [`MIN_HMAC_KEY_LEN`](crate::auth::MIN_HMAC_KEY_LEN) bytes.
     pub fn hmac_key(&self) -> Result<Option<HmacKey>, ConfigError> {
-        let key = match (&self.auth.hmac_key_file, &self.auth.hmac_key_env) {
-            (Some(path), _) => HmacKey::new(&std::fs::read(path).map_err(|e| {
+        let bytes = match (&self.auth.hmac_key_file, &self.auth.hmac_key_env) {
+            (Some(path), _) => Zeroizing::new(std::fs::read(path).map_err(|e| {
                 invalid(format!(
                     "[auth] cannot read hmac-key-file {}: {e}",
                     path.display()
                 ))
             })?),
-            (None, Some(name)) => HmacKey::new(
-                std::env::var(name)
-                    .map_err(|_| {
-                        invalid(format!(
-                            "[auth] environment variable {name} (hmac-key-env) is not set"
-                        ))
-                    })?
-                    .as_bytes(),
-            ),
+            (None, Some(name)) => match &self.auth.hmac_key_taken {
+                Some(taken) => Zeroizing::new(taken.expose().as_bytes().to_vec()),
+                None => Zeroizing::new(
+                    std::env::var(name)
+                        .map_err(|_| {
+                            invalid(format!(
+                                "[auth] environment variable {name} (hmac-key-env) is not set"
+                            ))
+                        })?
+                        .into_bytes(),
+                ),
+            },
             (None, None) => return Ok(None),
         };
-        if key.is_empty() {
-            return Err(invalid("[auth] the HMAC key is empty"));
-        }
-        Ok(Some(key))
+        HmacKey::configured(&bytes)
+            .map(Some)
+            .map_err(|e| invalid(format!("[auth] {e}")))
     }
 
     /// The per-client rate limit, `None` when off.
@@ -398,7 +423,7 @@ impl NodeConfig {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(invalid(format!(
                 "[{section}] url {:?} must start with http:// or https:// (e.g. http://127.0.0.1:18443)",
-                self.url
+                net::redact_url(&self.url)
             )));
         }
         let passwords = [
@@ -460,6 +485,9 @@ impl NodeConfig {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| invalid(format!("cannot read pass-file {}: {e}", path.display())))?;
             return Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()));
+        }
+        if let Some(taken) = &self.pass_taken {
+            return Ok(Some(taken.expose().to_owned()));
         }
         if let Some(name) = &self.pass_env {
             return std::env::var(name).map(Some).map_err(|_| {
@@ -552,6 +580,27 @@ mod tests {
         assert!(err(&limit).contains("both"));
         let body = format!("{MINIMAL}\n[server]\nmax-content-length = 10\n");
         assert!(err(&body).contains("max-content-length"));
+    }
+
+    #[test]
+    fn an_hmac_key_shorter_than_32_bytes_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hmac-key");
+        let text = format!("{MINIMAL}\n[auth]\nhmac-key-file = {path:?}\n");
+        std::fs::write(&path, "sixteen byte key\n").unwrap();
+        let err = Config::from_toml(&text)
+            .unwrap()
+            .hmac_key()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("[auth] the HMAC key has 16 bytes"), "{err}");
+        assert!(err.contains("minimum of 32"), "{err}");
+        std::fs::write(&path, [b'k'; 32]).unwrap();
+        assert!(Config::from_toml(&text)
+            .unwrap()
+            .hmac_key()
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -72,6 +72,11 @@ impl PassphraseSource {
                 std::env::var(name).map_err(|_| KeyFileError::MissingEnv(name.clone()))?,
             ),
         };
+        self.check(passphrase)
+    }
+
+    /// Refuses an empty passphrase read from this source.
+    pub fn check(&self, passphrase: Passphrase) -> Result<Passphrase, KeyFileError> {
         if passphrase.bytes().is_empty() {
             return Err(KeyFileError::EmptyPassphrase(self.to_string()));
         }
@@ -105,16 +110,67 @@ pub enum KeyFileError {
     Decrypt,
     #[error("key derivation parameters rejected: {0}")]
     Kdf(String),
+    #[error("{0}")]
+    WeakKdf(KdfWeakness),
     #[error("{0} already exists; refusing to overwrite a key file")]
     Exists(PathBuf),
 }
 
-/// Argon2id cost. The default is the `argon2` crate's recommended one (19 MiB, 2 passes).
+/// Argon2id cost. The default is the `argon2` crate's recommended one (19 MiB, 2 passes),
+/// which is also [`KdfCost::MINIMUM`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KdfCost {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+}
+
+impl KdfCost {
+    /// The cheapest cost a key file may be created with: OWASP's minimum for Argon2id
+    /// (m = 19 MiB, t = 2, p = 1; Password Storage Cheat Sheet), the `argon2` crate's default.
+    /// It lets one core try about 14 passphrases a second against a stolen key file, and each
+    /// try needs 19 MiB of memory, which keeps GPUs from doing much better; 8 KiB allowed
+    /// thousands a second. Only [`CovenantKey::save_throwaway`] goes below it.
+    pub const MINIMUM: KdfCost = KdfCost {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    /// Why this cost is below [`KdfCost::MINIMUM`], or `None` when it is not.
+    pub fn weakness(&self) -> Option<KdfWeakness> {
+        let min = Self::MINIMUM;
+        (self.memory_kib < min.memory_kib
+            || self.iterations < min.iterations
+            || self.parallelism < min.parallelism)
+            .then_some(KdfWeakness(*self))
+    }
+}
+
+/// An Argon2id cost below [`KdfCost::MINIMUM`]; its `Display` is the sentence saying why that
+/// matters and what to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfWeakness(pub KdfCost);
+
+impl fmt::Display for KdfWeakness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (cost, min) = (self.0, KdfCost::MINIMUM);
+        write!(
+            f,
+            "Argon2id cost of {} KiB, {} passes, {} lanes is below the minimum of {} KiB \
+             (19 MiB), {} passes, {} lane (OWASP's minimum for Argon2id): a stolen key file \
+             would give up its passphrase to a fast offline search; use at least \
+             --kdf-memory-kib {} --kdf-iterations {}",
+            cost.memory_kib,
+            cost.iterations,
+            cost.parallelism,
+            min.memory_kib,
+            min.iterations,
+            min.parallelism,
+            min.memory_kib,
+            min.iterations
+        )
+    }
 }
 
 impl Default for KdfCost {
@@ -154,6 +210,8 @@ struct KeyFileJson {
 /// The unlocked covenant key. Wiped on drop; `Debug` shows only the public key.
 pub struct CovenantKey {
     keypair: Keypair,
+    /// The Argon2id cost of the file it was loaded from (`None`: not loaded from a file).
+    file_cost: Option<KdfCost>,
 }
 
 impl CovenantKey {
@@ -162,6 +220,7 @@ impl CovenantKey {
         let secret = SecretKey::new(&mut rand::thread_rng());
         Self {
             keypair: Keypair::from_secret_key(&SECP, &secret),
+            file_cost: None,
         }
     }
 
@@ -169,7 +228,16 @@ impl CovenantKey {
     pub fn from_secret_key(secret: &SecretKey) -> Self {
         Self {
             keypair: Keypair::from_secret_key(&SECP, secret),
+            file_cost: None,
         }
+    }
+
+    /// Why the key file this key was loaded from is below [`KdfCost::MINIMUM`] (files made
+    /// before the minimum was enforced, or by [`CovenantKey::save_throwaway`]): the signer
+    /// warns with it at start. Such a file still opens: refusing would lock a committee member
+    /// out of its identity; the fix is a new key file.
+    pub fn file_weakness(&self) -> Option<KdfWeakness> {
+        self.file_cost.as_ref().and_then(KdfCost::weakness)
     }
 
     /// The 33-byte compressed public key, the committee member's identity.
@@ -183,7 +251,23 @@ impl CovenantKey {
     }
 
     /// Seals this key with `passphrase` and writes it to `path` (never overwrites a file).
+    /// A `cost` below [`KdfCost::MINIMUM`] is refused with [`KeyFileError::WeakKdf`].
     pub fn save(
+        &self,
+        path: &Path,
+        passphrase: &Passphrase,
+        cost: KdfCost,
+    ) -> Result<(), KeyFileError> {
+        if let Some(weakness) = cost.weakness() {
+            return Err(KeyFileError::WeakKdf(weakness));
+        }
+        self.save_throwaway(path, passphrase, cost)
+    }
+
+    /// [`CovenantKey::save`] at any cost, below the minimum too: only for keys that guard
+    /// nothing (the devnet's and the chaos harness's committees, tests), where a fast start
+    /// matters more than a stolen file.
+    pub fn save_throwaway(
         &self,
         path: &Path,
         passphrase: &Passphrase,
@@ -269,6 +353,7 @@ impl CovenantKey {
         let secret = SecretKey::from_slice(&secret).map_err(|_| KeyFileError::Decrypt)?;
         let key = Self {
             keypair: Keypair::from_secret_key(&SECP, &secret),
+            file_cost: Some(document.kdf.cost),
         };
         if key.public_key().serialize().as_slice() != public.as_slice() {
             return Err(KeyFileError::Decrypt);
@@ -348,7 +433,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         let key = CovenantKey::generate();
-        key.save(&path, &pass("correct horse battery"), FAST)
+        key.save_throwaway(&path, &pass("correct horse battery"), FAST)
             .unwrap();
         let loaded = CovenantKey::load(&path, &pass("correct horse battery\n")).unwrap();
         assert_eq!(loaded.public_key(), key.public_key());
@@ -363,7 +448,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         CovenantKey::generate()
-            .save(&path, &pass("correct horse battery"), FAST)
+            .save_throwaway(&path, &pass("correct horse battery"), FAST)
             .unwrap();
         let err = CovenantKey::load(&path, &pass("correct horse batterY")).unwrap_err();
         assert_eq!(err, KeyFileError::Decrypt);
@@ -374,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         let key = CovenantKey::generate();
-        key.save(&path, &pass("correct horse battery"), FAST)
+        key.save_throwaway(&path, &pass("correct horse battery"), FAST)
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let secret_hex = hex::encode(key.keypair().secret_bytes());
@@ -387,7 +472,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         let key = CovenantKey::generate();
-        key.save(&path, &pass("correct horse battery"), FAST)
+        key.save_throwaway(&path, &pass("correct horse battery"), FAST)
             .unwrap();
         let other = hex::encode(CovenantKey::generate().public_key().serialize());
         let text = std::fs::read_to_string(&path)
@@ -403,18 +488,72 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         let phrase = pass("correct horse battery");
-        CovenantKey::generate().save(&path, &phrase, FAST).unwrap();
+        CovenantKey::generate()
+            .save_throwaway(&path, &phrase, FAST)
+            .unwrap();
         let err = CovenantKey::generate()
-            .save(&path, &phrase, FAST)
+            .save_throwaway(&path, &phrase, FAST)
             .unwrap_err();
         assert_eq!(err, KeyFileError::Exists(path));
+    }
+
+    #[test]
+    fn a_cost_below_the_minimum_is_refused_with_the_reason_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        let min = KdfCost::MINIMUM;
+        for weak in [
+            KdfCost {
+                memory_kib: 8,
+                ..min
+            },
+            KdfCost {
+                memory_kib: min.memory_kib - 1,
+                ..min
+            },
+            KdfCost {
+                iterations: 1,
+                ..min
+            },
+            KdfCost {
+                parallelism: 0,
+                ..min
+            },
+        ] {
+            let err = CovenantKey::generate()
+                .save(&path, &pass("correct horse battery"), weak)
+                .unwrap_err();
+            assert_eq!(err, KeyFileError::WeakKdf(KdfWeakness(weak)));
+            let sentence = err.to_string();
+            assert!(
+                sentence.contains("below the minimum of 19456 KiB"),
+                "{sentence}"
+            );
+            assert!(sentence.contains("OWASP"), "{sentence}");
+            assert!(!path.exists());
+        }
+        assert_eq!(KdfCost::default(), KdfCost::MINIMUM);
+        assert_eq!(KdfCost::MINIMUM.weakness(), None);
+    }
+
+    #[test]
+    fn a_weak_file_still_opens_and_says_why_it_is_weak() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.json");
+        let phrase = pass("correct horse battery");
+        CovenantKey::generate()
+            .save_throwaway(&path, &phrase, FAST)
+            .unwrap();
+        let loaded = CovenantKey::load(&path, &phrase).unwrap();
+        assert_eq!(loaded.file_weakness(), Some(KdfWeakness(FAST)));
+        assert_eq!(CovenantKey::generate().file_weakness(), None);
     }
 
     #[test]
     fn short_passphrases_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let err = CovenantKey::generate()
-            .save(&dir.path().join("k"), &pass("short"), FAST)
+            .save_throwaway(&dir.path().join("k"), &pass("short"), FAST)
             .unwrap_err();
         assert_eq!(err, KeyFileError::WeakPassphrase);
     }
@@ -426,7 +565,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("key.json");
         CovenantKey::generate()
-            .save(&path, &pass("correct horse battery"), FAST)
+            .save_throwaway(&path, &pass("correct horse battery"), FAST)
             .unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -3,7 +3,7 @@
 //!
 //! It signs only the canonical unbonding tx of a real, mature V0 staking output that the staker
 //! already signed, for a committee key it holds, checked against its own full node and params.
-//! Its own trust domain: it depends on `staking-core` and `bitcoin-rpc` only, never on the
+//! Its own trust domain: it depends on `staking-core`, `bitcoin-rpc` and `net` only, never on the
 //! store or the queues.
 //!
 //! [`run`] is the whole service; the `covenant-signer` binary only parses flags, loads the
@@ -12,8 +12,10 @@
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod env_secrets;
 pub mod error;
 pub mod fixture;
+pub mod health;
 pub mod keyfile;
 pub mod keystore;
 pub mod metrics;
@@ -57,12 +59,20 @@ pub fn rpc_client(node: &NodeConfig) -> anyhow::Result<RpcClient> {
             user: user.clone(),
             password: node.password()?.unwrap_or_default(),
         },
-        (None, None) => anyhow::bail!("no RPC credentials configured for {}", node.url),
+        (None, None) => anyhow::bail!(
+            "no RPC credentials configured for {}",
+            net::redact_url(&node.url)
+        ),
     };
     let mut rpc = RpcConfig::new(node.url.clone(), auth);
     rpc.timeout = Duration::from_secs(node.timeout_seconds);
     rpc.tls.ca_file.clone_from(&node.ca_file);
-    RpcClient::new(rpc).with_context(|| format!("cannot create an RPC client for {}", node.url))
+    RpcClient::new(rpc).with_context(|| {
+        format!(
+            "cannot create an RPC client for {}",
+            net::redact_url(&node.url)
+        )
+    })
 }
 
 /// Opens the configured key backend (unlocks the key file with its passphrase).
@@ -74,8 +84,9 @@ pub fn open_backend(config: &Config) -> anyhow::Result<KeyBackend> {
                 .key_file
                 .as_ref()
                 .context("[signer] key-file is required for backend = \"file\"")?;
-            let source = config.passphrase_source();
-            let passphrase = source.read().context("cannot read the key passphrase")?;
+            let passphrase = config
+                .passphrase()
+                .context("cannot read the key passphrase")?;
             let key = CovenantKey::load(path, &passphrase)
                 .with_context(|| format!("cannot unlock key file {}", path.display()))?;
             Ok(KeyBackend::File(key))
@@ -99,6 +110,19 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let backend = open_backend(&config)?;
+    if let KeyBackend::File(key) = &backend {
+        if let Some(weakness) = key.file_weakness() {
+            tracing::warn!(
+                "key file {}: {weakness}; re-encrypt it (same key and passphrase) with `covenant-signer rekey --key-file <file> --out <new file>`",
+                config
+                    .signer
+                    .key_file
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new("?"))
+                    .display()
+            );
+        }
+    }
     let chain = CachedChain::new(
         RpcChain::new(rpc_client(&config.btc_config)?),
         config.cache_ttl(),

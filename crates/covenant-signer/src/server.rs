@@ -1,11 +1,13 @@
 //! The HTTP surface: `POST /v1/sign-unbonding-tx` (the reference's route and bodies), `GET
 //! /health`, and `GET /metrics` on the metrics listener.
 //!
-//! A request passes, in order: the per-client rate limit (429), the body limit (413, by
-//! `Content-Length` and while reading), HMAC authentication when configured (401), parsing
-//! (400 with the field's message), then the signing checks. Every ending is counted.
+//! A request passes, in order: the per-client rate limit (429; a client is an IPv4 address or
+//! an IPv6 /64, [`net::ClientKey`]: one subscriber holds a whole /64, 2^64 addresses), the body
+//! limit (413, by `Content-Length` and while reading), HMAC authentication when configured
+//! (401), parsing (400 with the field's message), then the signing checks. Every ending is
+//! counted. `/health` asks the node at most once per [`HEALTH_TTL`](crate::health::HEALTH_TTL).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use net::ClientKey;
 
 use crate::auth::{HmacKey, HMAC_HEADER};
 use crate::error::{ErrorBody, ErrorClass, SignError};
+use crate::health::HealthCache;
 use crate::metrics::{Metrics, Outcome};
 use crate::request::{SignRequest, SignResponseJson};
 use crate::signer::Signer;
@@ -38,7 +42,7 @@ pub struct HttpOptions {
     pub max_body_bytes: usize,
     /// Shared HMAC key; `None` accepts unauthenticated requests (reference behaviour).
     pub hmac: Option<HmacKey>,
-    /// Per-client-IP limit; `None` disables it.
+    /// Per-client limit (IPv4 address, IPv6 /64); `None` disables it.
     pub rate_limit: Option<RateLimit>,
     /// Whole-request timeout.
     pub request_timeout: Duration,
@@ -61,7 +65,8 @@ pub struct AppState {
     signer: Signer,
     metrics: Metrics,
     options: HttpOptions,
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    limiter: Option<DefaultKeyedRateLimiter<ClientKey>>,
+    health: HealthCache,
 }
 
 impl AppState {
@@ -75,6 +80,7 @@ impl AppState {
             metrics,
             options,
             limiter,
+            health: HealthCache::default(),
         }
     }
 
@@ -158,7 +164,7 @@ async fn handle(
     body: Body,
 ) -> (Outcome, Response) {
     if let Some(limiter) = &state.limiter {
-        if limiter.check_key(&peer.ip()).is_err() {
+        if limiter.check_key(&ClientKey::of(peer.ip())).is_err() {
             tracing::debug!(client = %peer.ip(), "rate limited");
             let body = ErrorBody::new("TOO_MANY_REQUESTS", "too many requests");
             return (
@@ -243,19 +249,16 @@ fn is_length_limit(error: &axum::Error) -> bool {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    match state.signer.chain_tip().await {
-        Ok(tip) => (
+    match state.health.tip(&state.signer).await {
+        Some(tip) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ok", "tip_height": tip })),
         )
             .into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health: bitcoin node unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "bitcoin node unreachable" })),
-            )
-                .into_response()
-        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "bitcoin node unreachable" })),
+        )
+            .into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! The `covenant-signer` binary: `keygen` creates a key file that only its passphrase opens
-//! and prints the public key; passphrases come from the environment or a file, never the
-//! command line; `check` validates a config and params with messages that say what to fix.
+//! and prints the public key, never below the minimum Argon2id cost; passphrases come from the
+//! environment or a file, never the command line; `check` validates a config and params with
+//! messages that say what to fix; `start` warns about a weak key file, which `rekey` fixes.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +11,7 @@
 
 use std::process::{Command, Output};
 
-use covenant_signer::keyfile::{CovenantKey, KeyFileError, Passphrase};
+use covenant_signer::keyfile::{CovenantKey, KdfCost, KeyFileError, Passphrase};
 
 const PASSPHRASE: &str = "cli test passphrase, long enough";
 
@@ -34,7 +35,7 @@ fn keygen_prints_the_public_key_of_a_file_only_the_passphrase_opens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key.json");
     let output = signer()
-        .args(["keygen", "--kdf-memory-kib", "64", "--out"])
+        .args(["keygen", "--out"])
         .arg(&path)
         .env("COVENANT_SIGNER_PASSPHRASE", PASSPHRASE)
         .output()
@@ -53,7 +54,7 @@ fn keygen_prints_the_public_key_of_a_file_only_the_passphrase_opens() {
 
     // A second keygen never overwrites the key.
     let again = signer()
-        .args(["keygen", "--kdf-memory-kib", "64", "--out"])
+        .args(["keygen", "--out"])
         .arg(&path)
         .env("COVENANT_SIGNER_PASSPHRASE", PASSPHRASE)
         .output()
@@ -96,7 +97,7 @@ fn keygen_reads_the_passphrase_from_a_file() {
     std::fs::write(&pass_file, format!("{PASSPHRASE}\n")).unwrap();
     let path = dir.path().join("key.json");
     let output = signer()
-        .args(["keygen", "--kdf-memory-kib", "64", "--passphrase-file"])
+        .args(["keygen", "--passphrase-file"])
         .arg(&pass_file)
         .arg("--out")
         .arg(&path)
@@ -152,4 +153,82 @@ fn check_accepts_a_valid_config_with_a_preset_and_explains_a_bad_one() {
         "{}",
         text(&output)
     );
+}
+
+#[test]
+fn keygen_refuses_a_kdf_cost_below_the_minimum_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.json");
+    for args in [
+        ["--kdf-memory-kib", "8"],
+        ["--kdf-memory-kib", "19455"],
+        ["--kdf-iterations", "1"],
+    ] {
+        let output = signer()
+            .arg("keygen")
+            .args(args)
+            .arg("--out")
+            .arg(&path)
+            .env("COVENANT_SIGNER_PASSPHRASE", PASSPHRASE)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}: {}", text(&output));
+        let said = text(&output);
+        assert!(
+            said.contains("is below the minimum of 19456 KiB (19 MiB), 2 passes"),
+            "{said}"
+        );
+        assert!(said.contains("OWASP"), "{said}");
+        assert!(!path.exists(), "{args:?} wrote a key file");
+    }
+}
+
+/// A key file made below the minimum (as before it was enforced): `start` opens it but warns
+/// with the reason, and `rekey` re-encrypts the same key at the minimum.
+#[test]
+fn a_weak_key_file_is_warned_about_at_start_and_rekey_makes_it_strong() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = dir.path().join("weak.json");
+    let key = CovenantKey::generate();
+    let cheap = KdfCost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+    key.save_throwaway(&weak, &Passphrase::new(PASSPHRASE.into()), cheap)
+        .unwrap();
+    let config = dir.path().join("signer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nport = 0\n[metrics]\nenabled = false\n[btc-config]\nurl = \"http://127.0.0.1:1\"\n\
+             cookie-file = \"/nonexistent/.cookie\"\n[signer]\nbackend = \"file\"\nkey-file = {weak:?}\n"
+        ),
+    )
+    .unwrap();
+    // Its key is in no bbn-1 committee, so the start ends right after unlocking it.
+    let output = signer()
+        .args(["start", "--params", "bbn-1", "--config"])
+        .arg(&config)
+        .env("COVENANT_SIGNER_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(said.contains("64 KiB, 1 passes"), "{said}");
+    assert!(said.contains("is below the minimum"), "{said}");
+    assert!(said.contains("covenant-signer rekey"), "{said}");
+
+    let strong = dir.path().join("strong.json");
+    let output = signer()
+        .args(["rekey", "--key-file"])
+        .arg(&weak)
+        .arg("--out")
+        .arg(&strong)
+        .env("COVENANT_SIGNER_PASSPHRASE", PASSPHRASE)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let rekeyed = CovenantKey::load(&strong, &Passphrase::new(PASSPHRASE.into())).unwrap();
+    assert_eq!(rekeyed.public_key(), key.public_key());
+    assert_eq!(rekeyed.file_weakness(), None);
 }

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 const TIME: u16 = 1000;
 const AMOUNT: Amount = Amount::from_sat(100_000);
-const HMAC: &str = "devnet adversarial shared key";
+const HMAC: &str = "devnet adversarial shared key, 32 bytes or more";
 
 struct World {
     fx: Fixture,
@@ -422,7 +422,7 @@ async fn run_serves_from_a_config_with_a_key_file_and_the_devnet_rpc() {
     let passphrase = "run test passphrase, long enough";
     fx.member_covenant_key(1)
         .unwrap()
-        .save(
+        .save_throwaway(
             &key_path,
             &covenant_signer::keyfile::Passphrase::new(passphrase.into()),
             covenant_signer::keyfile::KdfCost {

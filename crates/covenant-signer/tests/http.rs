@@ -169,9 +169,9 @@ async fn a_body_over_the_limit_is_answered_413() {
 async fn with_hmac_on_only_correctly_authenticated_requests_are_served() {
     let s = setup();
     let key_env = "COVENANT_SIGNER_TEST_HMAC_KEY_HTTP";
-    std::env::set_var(key_env, "a shared hmac key for tests");
+    std::env::set_var(key_env, "a shared hmac key for tests, 32 bytes or more");
     let server = start(&s, &format!("[auth]\nhmac-key-env = \"{key_env}\"\n")).await;
-    let key = HmacKey::new(b"a shared hmac key for tests");
+    let key = HmacKey::new(b"a shared hmac key for tests, 32 bytes or more");
     let body = common::body(&valid(&s));
     let client = reqwest::Client::new();
     let send = |mac: Option<String>, body: String| {
@@ -262,6 +262,8 @@ async fn health_reports_the_node_tip_and_other_routes_are_not_found() {
         .fail_with(Some(covenant_signer::chain::ChainError::Transient(
             "down".into(),
         )));
+    // The last answer serves /health for HEALTH_TTL (tests/edges.rs).
+    tokio::time::sleep(covenant_signer::health::HEALTH_TTL).await;
     let response = reqwest::get(format!("{}/health", server.base))
         .await
         .unwrap();

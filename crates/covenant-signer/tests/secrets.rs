@@ -23,7 +23,7 @@ use covenant_signer::fixture::{Fixture, FixtureShape};
 use covenant_signer::keyfile::{CovenantKey, KdfCost, Passphrase};
 
 const PASSPHRASE: &str = "PASSPHRASE-never-in-logs-4711";
-const HMAC_KEY: &str = "HMACKEY-never-in-logs-0815";
+const HMAC_KEY: &str = "HMACKEY-never-in-logs-0815-at-least-32-bytes";
 /// The RPC password of `common::config`.
 const RPC_PASSWORD: &str = "unused-rpc-password";
 const FAST: KdfCost = KdfCost {
@@ -67,7 +67,7 @@ async fn secrets_never_appear_in_logs_or_errors() {
     let dir = tempfile::tempdir().unwrap();
     let key_path = dir.path().join("member0.json");
     CovenantKey::from_secret_key(&secret)
-        .save(&key_path, &Passphrase::new(PASSPHRASE.into()), FAST)
+        .save_throwaway(&key_path, &Passphrase::new(PASSPHRASE.into()), FAST)
         .unwrap();
     let file_text = std::fs::read_to_string(&key_path).unwrap();
     assert!(

@@ -63,7 +63,7 @@ impl RabbitMqConfig {
 
     /// The URI with any password replaced by `***`, for logs and errors.
     pub fn redacted_uri(&self) -> String {
-        redact_uri(&self.uri)
+        net::redact_url(&self.uri)
     }
 
     /// The names of the topology under this config's prefix.
@@ -83,19 +83,6 @@ impl fmt::Debug for RabbitMqConfig {
             .field("publish_timeout", &self.publish_timeout)
             .field("max_reconnect_backoff", &self.max_reconnect_backoff)
             .finish()
-    }
-}
-
-fn redact_uri(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return uri.to_owned();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => uri.to_owned(),
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bitcoin::Network;
 use bitcoin_rpc::{default_rpc_port, RpcAuth, RpcConfig};
 use events::{QueueType, RabbitMqConfig};
+use net::redact_url;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -388,20 +389,6 @@ fn parse_network(n: &str) -> Result<Network, ConfigError> {
         other => Err(ConfigError(format!(
             "network {other:?} is unknown: use mainnet, signet, testnet, testnet4 or regtest"
         ))),
-    }
-}
-
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => match creds.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 

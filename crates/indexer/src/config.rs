@@ -11,6 +11,7 @@ use std::time::Duration;
 use bitcoin::Network;
 use bitcoin_rpc::{default_rpc_port, RpcAuth, RpcConfig};
 use events::{QueueType, RabbitMqConfig};
+use net::redact_url;
 use serde::Deserialize;
 use staking_core::params::GlobalParams;
 use staking_core::presets::Preset;
@@ -341,20 +342,6 @@ fn load_params(source: &str, network: Network) -> Result<GlobalParams, ConfigErr
         tracing::warn!(params = source, "{w}");
     }
     Ok(params)
-}
-
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => match creds.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }
 
 /// Where events go.

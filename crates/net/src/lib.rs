@@ -16,6 +16,8 @@
 //! up to a size.
 //!
 //! Everything uses rustls with the `ring` provider.
+//!
+//! **Redaction** ([`redact_url`]): the one way every crate shows a URL that may hold a password.
 
 mod admission;
 mod client;
@@ -24,6 +26,7 @@ mod fd;
 #[cfg(feature = "flood")]
 pub mod flood;
 mod limits;
+mod redact;
 mod server;
 mod stats;
 mod tls;
@@ -39,6 +42,7 @@ pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 };
+pub use redact::{redact_url, REDACTED};
 pub use server::{serve, Server};
 pub use stats::ServerStats;
 pub use tls::{ClientTls, TlsError, TlsFiles, TlsServer};

@@ -75,7 +75,12 @@ impl KeyArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RpcArgs {
     /// The node's RPC URL, e.g. http://127.0.0.1:38332/.
-    #[arg(long, env = "STAKER_RPC_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "STAKER_RPC_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub rpc_url: Option<String>,
     /// RPC user (with --rpc-password).
     #[arg(long, env = "STAKER_RPC_USER", value_name = "USER")]

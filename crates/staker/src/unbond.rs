@@ -45,7 +45,12 @@ const MAX_PSBT_FILE: u64 = 1 << 20;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApiArgs {
     /// The staking API, e.g. http://127.0.0.1:8090.
-    #[arg(long, env = "STAKER_API_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "STAKER_API_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub api_url: String,
     /// For an https:// API with a certificate of a private CA: that CA (PEM), trusted besides
     /// the system's roots.

@@ -411,3 +411,9 @@ fn an_api_that_cannot_be_reached_exits_5() {
     );
     assert!(!std::path::Path::new("never-written.psbt").exists());
 }
+
+#[test]
+fn no_help_text_of_any_subcommand_prints_a_password() {
+    let leaks = testkit::help_password_leaks(std::path::Path::new(env!("CARGO_BIN_EXE_staker")));
+    assert!(leaks.is_empty(), "{leaks:#?}");
+}

@@ -2,6 +2,7 @@
 //! point the staker CLI, the dApp or curl at it) and the same facts in `<datadir>/devnet.toml`.
 
 use anyhow::Context;
+use net::redact_url as redact;
 
 use crate::devnet_committee::{self, RunningSigner, Setup, ACTIVATION_HEIGHT};
 use crate::devnet_stack::Running;
@@ -49,20 +50,6 @@ pub fn write_summary(
     );
     let path = run.datadir.join("devnet.toml");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// How to run another binary of this workspace (`staker`, `covenant-signer`) so that a command

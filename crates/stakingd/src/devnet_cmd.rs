@@ -71,7 +71,7 @@ pub struct DevnetArgs {
     #[arg(long, requires = "demo")]
     pub exit_after_demo: bool,
     /// Use PostgreSQL instead of SQLite in the data directory (postgres://user@host/db).
-    #[arg(long, env = "STAKINGD_DEVNET_DATABASE_URL")]
+    #[arg(long, env = "STAKINGD_DEVNET_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Use RabbitMQ instead of the in-process queues (amqp://user:password@host:port). The
     /// in-process queues live in memory: a clean stop (Ctrl-C, SIGTERM) first lets the API

@@ -200,7 +200,7 @@ pub fn load_or_create(
     for i in 0..signers {
         let key = CovenantKey::generate();
         let path = key_path(&committee_dir, i);
-        key.save(&path, &passphrase, DEVNET_KDF)
+        key.save_throwaway(&path, &passphrase, DEVNET_KDF)
             .with_context(|| format!("writing committee key file {}", path.display()))?;
         members.push(key.public_key());
     }

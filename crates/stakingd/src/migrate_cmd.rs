@@ -41,20 +41,6 @@ fn url_from_config(path: &PathBuf) -> anyhow::Result<String> {
     })
 }
 
-/// The URL with any password replaced by `***`, for output.
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let url = match (args.database_url, &args.config) {
         (Some(url), _) => url,
@@ -64,7 +50,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
              STAKINGD_DATABASE_URL, or pass --config with the indexer's or the API's config file"
         ),
     };
-    let shown = redacted(&url);
+    let shown = net::redact_url(&url);
     // The store's error names the database (redacted) and the cause.
     let store = store::Db::connect(&store::DbOptions::new(url.as_str())).await?;
     let applied = store
@@ -87,22 +73,4 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redacted;
-
-    #[test]
-    fn passwords_are_not_printed() {
-        assert_eq!(
-            redacted("postgres://app:hunter2@db:5432/staking"),
-            "postgres://app:***@db:5432/staking"
-        );
-        assert_eq!(
-            redacted("postgres://app@db/staking"),
-            "postgres://app@db/staking"
-        );
-        assert_eq!(redacted("sqlite:/var/x.db"), "sqlite:/var/x.db");
-    }
 }

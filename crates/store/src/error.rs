@@ -26,7 +26,10 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url {url:?}: expected postgres://, postgresql:// or sqlite:")]
-    UnsupportedUrl { url: String },
+    UnsupportedUrl {
+        /// The URL as given, its password redacted ([`net::redact_url`]).
+        url: String,
+    },
     /// The next block's `prev_hash` is not the stored tip: a reorg deeper than the window.
     #[error(
         "block {height} ({hash}) does not connect: its prev_hash is {prev_hash} but the stored tip \
@@ -109,7 +112,7 @@ impl StoreError {
     /// A failed first connection to the PostgreSQL database `url` (options parsed from it).
     pub(crate) fn connect(url: &str, error: sqlx::Error, options: &PgConnectOptions) -> StoreError {
         StoreError::Connect {
-            url: redact_url(url),
+            url: net::redact_url(url),
             reason: connect_reason(&error, Some(options)),
             error,
         }
@@ -127,21 +130,6 @@ impl StoreError {
             }
             _ => false,
         }
-    }
-}
-
-/// `scheme://user:password@host/…` → `scheme://user:***@host/…`; other URLs unchanged.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
     }
 }
 
@@ -209,19 +197,6 @@ fn code_is_transient(code: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
     use super::*;
-
-    #[test]
-    fn passwords_in_urls_are_hidden_and_the_rest_kept() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db.example:5433/ledger"),
-            "postgres://app:***@db.example:5433/ledger"
-        );
-        assert_eq!(
-            redact_url("postgres://postgres@127.0.0.1/api"),
-            "postgres://postgres@127.0.0.1/api"
-        );
-        assert_eq!(redact_url("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
-    }
 
     #[tokio::test]
     async fn a_refused_postgresql_connection_is_said_at_once_with_the_url_and_the_cause_once() {

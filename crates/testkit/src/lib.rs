@@ -10,6 +10,7 @@
 //! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
 //! `CI=true`).
 
+mod help;
 mod services;
 pub mod tls;
 
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
+pub use help::{help_password_leaks, HELP_MARKER};
 pub use services::{
     ci, redact_url, service_unreachable, skip_allowed, skip_summary, unreachable_message, Service,
     ALLOW_SKIP_VAR,

@@ -76,20 +76,9 @@ pub fn skip_allowed() -> bool {
     !ci() && std::env::var(ALLOW_SKIP_VAR).is_ok_and(|v| v == "1")
 }
 
-/// `url` with its password replaced by `***`, for messages. Text that is not a URL is not
-/// echoed (it could hold a password in a form we cannot find).
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                // Fails only for URLs that cannot have credentials, which have no password.
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(e) => format!("<a value that is not a URL: {e}>"),
-    }
-}
+/// `url` with its password replaced by `***`, for messages ([`net::redact_url`], the one
+/// redaction of the workspace).
+pub use net::redact_url;
 
 /// The sentence a test fails with when `service` at `url` is unreachable.
 pub fn unreachable_message(service: Service, url: &str, cause: &dyn fmt::Display) -> String {

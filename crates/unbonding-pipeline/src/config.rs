@@ -15,10 +15,11 @@ use std::time::Duration;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin_rpc::{RpcAuth, RpcConfig};
 use covenant_signer::auth::HmacKey;
-use net::ClientTls;
+use net::{redact_url, ClientTls};
 use serde::Deserialize;
 use staking_core::params::GlobalParams;
 use staking_core::presets::Preset;
+use zeroize::Zeroizing;
 
 use crate::error::PipelineError;
 
@@ -526,21 +527,21 @@ fn signer_endpoint(raw: RawSigner) -> Result<SignerEndpoint, PipelineError> {
         }
         None => SignerEndpoint::from_reference_url(&raw.url)?,
     };
-    endpoint.hmac_key = match (&raw.hmac_key_file, &raw.hmac_key_env) {
+    let key_bytes = match (&raw.hmac_key_file, &raw.hmac_key_env) {
         (Some(_), Some(_)) => {
             return Err(PipelineError::Config(format!(
                 "signer {}: set hmac_key_file or hmac_key_env, not both",
                 endpoint.url
             )))
         }
-        (Some(path), None) => Some(HmacKey::new(&std::fs::read(path).map_err(|e| {
+        (Some(path), None) => Some(std::fs::read(path).map_err(|e| {
             PipelineError::Config(format!(
                 "signer {}: cannot read hmac_key_file {}: {e}",
                 endpoint.url,
                 path.display()
             ))
-        })?)),
-        (None, Some(var)) => Some(HmacKey::new(
+        })?),
+        (None, Some(var)) => Some(
             std::env::var(var)
                 .map_err(|_| {
                     PipelineError::Config(format!(
@@ -548,16 +549,14 @@ fn signer_endpoint(raw: RawSigner) -> Result<SignerEndpoint, PipelineError> {
                         endpoint.url
                     ))
                 })?
-                .as_bytes(),
-        )),
+                .into_bytes(),
+        ),
         (None, None) => None,
     };
-    if endpoint.hmac_key.as_ref().is_some_and(HmacKey::is_empty) {
-        return Err(PipelineError::Config(format!(
-            "signer {}: the HMAC key is empty",
-            endpoint.url
-        )));
-    }
+    endpoint.hmac_key = key_bytes
+        .map(|bytes| HmacKey::configured(&Zeroizing::new(bytes)))
+        .transpose()
+        .map_err(|e| PipelineError::Config(format!("signer {}: {e}", endpoint.url)))?;
     Ok(endpoint)
 }
 
@@ -598,16 +597,36 @@ fn network_name(network: bitcoin::Network) -> &'static [&'static str] {
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((creds, host)) => match creds.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+    use super::*;
+
+    fn signer_with_key_file(key: &[u8]) -> (tempfile::TempDir, RawSigner) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hmac-key");
+        std::fs::write(&path, key).unwrap();
+        let raw = RawSigner {
+            public_key: Some(
+                "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798".into(),
+            ),
+            url: "http://127.0.0.1:9791".into(),
+            hmac_key_file: Some(path),
+            hmac_key_env: None,
+        };
+        (dir, raw)
+    }
+
+    #[test]
+    fn an_hmac_key_shorter_than_32_bytes_is_refused_with_the_reason() {
+        let (_dir, raw) = signer_with_key_file(b"short shared key\n");
+        let err = signer_endpoint(raw).unwrap_err().to_string();
+        assert!(err.contains("http://127.0.0.1:9791"), "{err}");
+        assert!(
+            err.contains("16 bytes, fewer than the minimum of 32"),
+            "{err}"
+        );
+        let (_dir, raw) = signer_with_key_file(&[b'k'; 32]);
+        assert!(signer_endpoint(raw).unwrap().hmac_key.is_some());
     }
 }

@@ -79,7 +79,7 @@ async fn wait_for_node(pipeline: &Pipeline, shutdown: &CancellationToken) {
     loop {
         match pipeline.probe_node().await {
             Ok(height) => {
-                tracing::info!(height, url = %pipeline.config().rpc.url, "bitcoin node reachable");
+                tracing::info!(height, url = %net::redact_url(&pipeline.config().rpc.url), "bitcoin node reachable");
                 return;
             }
             Err(e) => {

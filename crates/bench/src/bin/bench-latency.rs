@@ -40,13 +40,17 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     server_url: String,
-    /// `amqp://…` (a fresh queue prefix is used) or `in-process`.
+    /// `amqp://…` (a fresh queue prefix is used) or `in-process`; default: RabbitMQ's guest
+    /// account on 127.0.0.1:5672 (not printed: no password in --help).
     #[arg(
         long,
         env = "AMQP_URL",
+        hide_env_values = true,
+        hide_default_value = true,
         default_value = "amqp://guest:guest@127.0.0.1:5672"
     )]
     queue_url: String,

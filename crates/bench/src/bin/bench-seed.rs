@@ -24,6 +24,7 @@ struct Args {
     #[arg(
         long,
         env = "DATABASE_URL",
+        hide_env_values = true,
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     server_url: String,

@@ -3,6 +3,10 @@
 //! `covenant-signer start --config signer.toml --params bbn-1|<file>` serves;
 //! `covenant-signer keygen --out key.json` creates an encrypted key file and prints its public
 //! key. Passphrases come from a file or the environment, never from the command line.
+//!
+//! `start` reads the secrets its config names from the environment (passphrase, HMAC key, RPC
+//! passwords) and removes them from it before any thread exists
+//! ([`covenant_signer::config::Config::take_env_secrets`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,9 +61,35 @@ enum Command {
         /// Read the passphrase from this environment variable.
         #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
         passphrase_env: String,
-        /// Argon2id memory in KiB (default: the argon2 crate's recommendation).
+        /// Argon2id memory in KiB; at least 19456 (19 MiB, OWASP's minimum for Argon2id), the
+        /// default.
+        #[arg(long, default_value_t = KdfCost::MINIMUM.memory_kib)]
+        kdf_memory_kib: u32,
+        /// Argon2id passes; at least 2 (OWASP's minimum with 19 MiB), the default.
+        #[arg(long, default_value_t = KdfCost::MINIMUM.iterations)]
+        kdf_iterations: u32,
+    },
+    /// Re-encrypt a key file at the default (minimum) Argon2id cost or more, with the same
+    /// passphrase and key; prints the public key. For files made below the minimum.
+    Rekey {
+        /// The key file to open.
         #[arg(long)]
-        kdf_memory_kib: Option<u32>,
+        key_file: PathBuf,
+        /// Where to write the re-encrypted file (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the passphrase from this file.
+        #[arg(long, conflicts_with = "passphrase_env")]
+        passphrase_file: Option<PathBuf>,
+        /// Read the passphrase from this environment variable.
+        #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
+        passphrase_env: String,
+        /// Argon2id memory in KiB; at least 19456 (19 MiB), the default.
+        #[arg(long, default_value_t = KdfCost::MINIMUM.memory_kib)]
+        kdf_memory_kib: u32,
+        /// Argon2id passes; at least 2, the default.
+        #[arg(long, default_value_t = KdfCost::MINIMUM.iterations)]
+        kdf_iterations: u32,
     },
     /// Check a config and params file and print what the server would use.
     Check {
@@ -116,7 +146,19 @@ fn load_params(arg: &str) -> anyhow::Result<GlobalParams> {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Start { config, params } => {
-            let config = Config::from_file(&config)?;
+            let mut config = Config::from_file(&config)?;
+            // Still the only thread: the runtime below starts the others.
+            let taken = config.take_env_secrets();
+            if !taken.names.is_empty() {
+                tracing::info!(variables = ?taken.names, "secrets read and removed from the environment");
+            }
+            if let Err(why) = &taken.original_wiped {
+                tracing::warn!(
+                    variables = ?taken.names,
+                    reason = %why,
+                    "the secrets are gone from the environment but not from the process's original environment block (/proc/<pid>/environ)"
+                );
+            }
             let params = load_params(&params)?;
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(async {
@@ -133,17 +175,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             passphrase_file,
             passphrase_env,
             kdf_memory_kib,
+            kdf_iterations,
         } => {
-            let source = match passphrase_file {
-                Some(path) => PassphraseSource::File(path),
-                None => PassphraseSource::Env(passphrase_env),
-            };
-            let passphrase = source.read()?;
-            let mut cost = KdfCost::default();
-            if let Some(memory) = kdf_memory_kib {
-                cost.memory_kib = memory;
-            }
+            let cost = checked_cost(&out, kdf_memory_kib, kdf_iterations)?;
+            let passphrase = passphrase_source(passphrase_file, passphrase_env).read()?;
             let key = CovenantKey::generate();
+            key.save(&out, &passphrase, cost)
+                .with_context(|| format!("cannot create key file {}", out.display()))?;
+            println!("{}", hex::encode(key.public_key().serialize()));
+            Ok(())
+        }
+        Command::Rekey {
+            key_file,
+            out,
+            passphrase_file,
+            passphrase_env,
+            kdf_memory_kib,
+            kdf_iterations,
+        } => {
+            let cost = checked_cost(&out, kdf_memory_kib, kdf_iterations)?;
+            let passphrase = passphrase_source(passphrase_file, passphrase_env).read()?;
+            let key = CovenantKey::load(&key_file, &passphrase)
+                .with_context(|| format!("cannot unlock key file {}", key_file.display()))?;
             key.save(&out, &passphrase, cost)
                 .with_context(|| format!("cannot create key file {}", out.display()))?;
             println!("{}", hex::encode(key.public_key().serialize()));
@@ -161,6 +214,27 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn passphrase_source(file: Option<PathBuf>, env: String) -> PassphraseSource {
+    match file {
+        Some(path) => PassphraseSource::File(path),
+        None => PassphraseSource::Env(env),
+    }
+}
+
+/// The cost of a new key file at `out`, refused below the minimum before the passphrase is
+/// read or anything is written.
+fn checked_cost(out: &Path, memory_kib: u32, iterations: u32) -> anyhow::Result<KdfCost> {
+    let cost = KdfCost {
+        memory_kib,
+        iterations,
+        ..KdfCost::MINIMUM
+    };
+    match cost.weakness() {
+        Some(weakness) => anyhow::bail!("refusing to create {}: {weakness}", out.display()),
+        None => Ok(cost),
     }
 }
 

@@ -39,7 +39,7 @@ impl Pool {
             Some(Backend::Postgres) => postgres(url, options.max_connections).await,
             Some(Backend::Sqlite) => sqlite(url).await,
             None => Err(StoreError::UnsupportedUrl {
-                url: url.to_owned(),
+                url: net::redact_url(url),
             }),
         }
     }
@@ -145,7 +145,7 @@ async fn sqlite(url: &str) -> Result<Pool> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .filter(|p| !p.is_empty() && !p.contains('?') && *p != ":memory:")
         .ok_or_else(|| StoreError::UnsupportedUrl {
-            url: url.to_owned(),
+            url: net::redact_url(url),
         })?;
     let options = SqliteConnectOptions::new()
         .filename(path)
