@@ -32,7 +32,7 @@ pub fn write_summary(
          network = \"regtest\"\nparams = {params:?}\nfinality_providers_file = {fps_file:?}\n\
          finality_providers = [{fps}]\ndatabase_url = {db:?}\nqueue = {queue:?}\n\n\
          [bitcoind]\nurl = {rpc:?}\nuser = {user:?}\npassword = {pass:?}\n\n\
-         [api]\nurl = {api:?}\n\n\
+         [api]\nurl = {api:?}\n\n[esplora]\nurl = {esplora:?}\n\n\
          [committee]\nquorum = {quorum}\nhmac_key_file = {hmac:?}\nmembers = [\n{members}\n]\n",
         params = setup.params_path.display().to_string(),
         fps_file = setup.fps_path.display().to_string(),
@@ -43,6 +43,7 @@ pub fn write_summary(
         user = run.rpc_user,
         pass = run.rpc_password,
         api = run.api_url,
+        esplora = run.esplora_url,
         quorum = setup.quorum,
         hmac = setup.hmac_key_path.display().to_string(),
         members = members.join("\n"),
@@ -81,6 +82,7 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
     println!("RPC user:     {}", run.rpc_user);
     println!("RPC password: {}", run.rpc_password);
     println!("API URL:      {}", run.api_url);
+    println!("Esplora REST: {0}/api and {0}/signet/api (mempool.space shapes)", run.esplora_url);
     println!(
         "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
         signers.len(),
@@ -113,7 +115,7 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
     );
     println!("  staker keys generate --network regtest");
     println!(
-        "  curl -s --user {}:{} -d '{{\"method\":\"faucet\",\"params\":[\"<your bcrt1 address>\",1]}}' {}",
+        "  curl -s --user {}:{} -d '{{\"method\":\"faucet\",\"params\":[\"<your bcrt1… or tb1… address>\",1]}}' {}",
         run.rpc_user, run.rpc_password, run.rpc_url
     );
     println!(
@@ -134,10 +136,9 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
         "  curl -s {}/v1/stats   (OpenAPI: {}/swagger)",
         run.api_url, run.api_url
     );
-    println!(
-        "  staking dApp: set its API URL to {} (CORS allows any origin)",
-        run.api_url
-    );
+    println!("  staking dApp (build it with these two; fund its wallet's tb1… address with the faucet line above):");
+    println!("NEXT_PUBLIC_API_URL={}", run.api_url);
+    println!("NEXT_PUBLIC_MEMPOOL_API={}", run.esplora_url);
     println!("Ctrl-C stops everything cleanly; the same command resumes from the data directory.");
 }
 

@@ -13,7 +13,15 @@ use std::process::{Command, Stdio};
 fn devnet_chain_only_prints_its_rpc_url_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .args(["devnet", "--chain-only", "--rpc-port", "0", "--datadir"])
+        .args([
+            "devnet",
+            "--chain-only",
+            "--rpc-port",
+            "0",
+            "--esplora-port",
+            "0",
+            "--datadir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
