@@ -21,7 +21,7 @@ use bitcoin::blockdata::constants::genesis_block;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::{
     absolute, transaction, Address, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Witness, WPubkeyHash,
+    TxIn, TxOut, WPubkeyHash, Witness,
 };
 use devnet::store::{BlockStore, Record};
 use devnet::{miner, params, Node};

@@ -370,8 +370,9 @@ async fn the_faucet_pays_the_signet_spelling_of_an_address_to_the_same_script() 
     let hana = Wallet::from_seed(b"contract hana");
     let txid = d.rpc.call("faucet", json!([tb1(&hana), 0.5])).await;
     let tx = d.rpc.tx(&txid.as_str().unwrap().parse().unwrap()).await;
-    assert!(tx.output.iter().any(|o| o.script_pubkey == *hana.script_pubkey()
-        && o.value == Amount::from_sat(50_000_000)));
+    assert!(tx.output.iter().any(
+        |o| o.script_pubkey == *hana.script_pubkey() && o.value == Amount::from_sat(50_000_000)
+    ));
     let mainnet = Address::from_script(hana.script_pubkey(), Network::Bitcoin).unwrap();
     let refused = d
         .rpc

@@ -82,7 +82,10 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
     println!("RPC user:     {}", run.rpc_user);
     println!("RPC password: {}", run.rpc_password);
     println!("API URL:      {}", run.api_url);
-    println!("Esplora REST: {0}/api and {0}/signet/api (mempool.space shapes)", run.esplora_url);
+    println!(
+        "Esplora REST: {0}/api and {0}/signet/api (mempool.space shapes)",
+        run.esplora_url
+    );
     println!(
         "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
         signers.len(),
