@@ -244,7 +244,7 @@ async fn block_txid(
 
 fn block_txs(state: &NodeState, hash: &BlockHash, start: usize) -> Result<Vec<Value>, RestError> {
     let entry = known_block(state, hash)?;
-    if start % BLOCK_TXS_PAGE != 0 {
+    if !start.is_multiple_of(BLOCK_TXS_PAGE) {
         return Err(RestError::bad_request(format!(
             "start index must be a multiple of {BLOCK_TXS_PAGE}"
         )));
