@@ -139,7 +139,9 @@ impl AddressError {
     }
 }
 
-/// A taproot or native-segwit (P2WPKH) address of `network`.
+/// A taproot or native-segwit (P2WPKH) address of `network`. On regtest the test-network
+/// spelling (`tb1…`) of a witness program is accepted too: the staking dApp knows only mainnet,
+/// signet and testnet, so against `stakingd devnet` its wallets hand out `tb1…` addresses.
 pub fn parse_address(
     value: &str,
     network: Network,
@@ -147,9 +149,14 @@ pub fn parse_address(
     let unchecked: Address<NetworkUnchecked> = value
         .parse()
         .map_err(|e: bitcoin::address::ParseError| AddressError::Decode(e.to_string()))?;
-    let address = unchecked
-        .require_network(network)
-        .map_err(|e| AddressError::Decode(e.to_string()))?;
+    let address = if network == Network::Regtest && unchecked.is_valid_for_network(Network::Testnet)
+    {
+        unchecked.assume_checked()
+    } else {
+        unchecked
+            .require_network(network)
+            .map_err(|e| AddressError::Decode(e.to_string()))?
+    };
     match address.address_type() {
         Some(t @ (AddressType::P2tr | AddressType::P2wpkh)) => Ok((address, t)),
         _ => Err(AddressError::Unsupported),
@@ -223,4 +230,28 @@ pub fn delegation_cursor(
         start_height: staking_start_height,
         staking_tx_hash: parse_hash_value(staking_tx_hash_hex).ok_or_else(invalid_token)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One P2WPKH program in both spellings (BIP173's test vector key).
+    const BCRT1: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    const TB1: &str = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx";
+    const BC1: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
+
+    #[test]
+    fn a_regtest_api_accepts_the_signet_spelling_of_a_program_but_not_a_mainnet_one() {
+        let (a, _) = parse_address(BCRT1, Network::Regtest).unwrap();
+        let (b, _) = parse_address(TB1, Network::Regtest).unwrap();
+        assert_eq!(a.script_pubkey(), b.script_pubkey());
+        assert!(parse_address(BC1, Network::Regtest).is_err());
+    }
+
+    #[test]
+    fn a_signet_api_still_refuses_the_regtest_spelling() {
+        assert!(parse_address(TB1, Network::Signet).is_ok());
+        assert!(parse_address(BCRT1, Network::Signet).is_err());
+    }
 }

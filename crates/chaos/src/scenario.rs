@@ -90,6 +90,8 @@ async fn start_devnet(ctx: &Ctx, dir: &Path) -> anyhow::Result<(Service, RpcClie
             "--chain-only".to_owned(),
             "--rpc-port".to_owned(),
             port.to_string(),
+            "--esplora-port".to_owned(),
+            "0".to_owned(),
         ],
         dir,
     );

@@ -15,6 +15,7 @@ use crate::checks;
 use crate::coins::Coin;
 use crate::error::{BlockReject, RejectReason, TxReject};
 use crate::params;
+use crate::script_index::{ScriptIndex, TxPos};
 
 /// A block the devnet knows, on the active chain or not.
 #[derive(Debug)]
@@ -93,6 +94,7 @@ pub struct ChainState {
     next_seq: u64,
     watch: ScriptBuf,
     watched: HashSet<OutPoint>,
+    scripts: ScriptIndex,
 }
 
 impl ChainState {
@@ -121,6 +123,7 @@ impl ChainState {
             next_seq: 1,
             watch,
             watched: HashSet::new(),
+            scripts: ScriptIndex::default(),
         }
     }
 
@@ -206,6 +209,24 @@ impl ChainState {
     /// Where a confirmed transaction is (full transaction index over the active chain).
     pub fn tx_location(&self, txid: &Txid) -> Option<TxLocation> {
         self.tx_index.get(txid).copied()
+    }
+
+    /// The address index: confirmed transactions paying or spending scripts with this key
+    /// ([`crate::script_index::key_of`]), oldest first.
+    pub fn script_history(&self, key: u64) -> &[TxPos] {
+        self.scripts.history(key)
+    }
+
+    /// The active block at `height`.
+    pub fn active_entry(&self, height: u32) -> Option<&BlockEntry> {
+        self.hash_at(height).and_then(|h| self.entries.get(&h))
+    }
+
+    /// A confirmed transaction by its position on the active chain.
+    pub fn tx_at(&self, pos: TxPos) -> Option<(&BlockEntry, &Transaction)> {
+        let entry = self.active_entry(pos.height)?;
+        let tx = entry.block.txdata.get(pos.index as usize)?;
+        Some((entry, tx))
     }
 
     /// Unspent outputs paying the watched script (the faucet's).
@@ -417,6 +438,7 @@ impl ChainState {
                 },
             );
         }
+        self.scripts.connect(height, &block, &undo);
         if let Some(e) = self.entries.get_mut(hash) {
             e.undo = Some(undo);
         }
@@ -430,11 +452,13 @@ impl ChainState {
             return Vec::new();
         }
         let hash = self.tip().hash;
+        let height = self.height();
         let Some(entry) = self.entries.get_mut(&hash) else {
             return Vec::new();
         };
         let block = Arc::clone(&entry.block);
         let undo = entry.undo.take().unwrap_or_default();
+        self.scripts.disconnect(height, &block, &undo);
         let mut restore = undo.into_iter();
         let mut spent_coins: Vec<(OutPoint, Coin)> = Vec::new();
         for tx in &block.txdata {

@@ -6,6 +6,8 @@
 //!   Core's interpreter) with P2SH, witness, taproot, CLTV and CSV flags.
 //! * [`spawn`]: the same node behind a bitcoind-compatible JSON-RPC server (HTTP, basic auth,
 //!   loopback), for any tool that speaks to Bitcoin Core.
+//! * [`esplora`]: an Esplora / mempool.space-compatible REST over the same node, from an
+//!   address index kept as blocks connect and disconnect ([`script_index`]).
 //! * [`wallet`]: a single-key wallet that builds and signs real transactions for tests.
 //! * [`generator`]: chains of mainnet-sized blocks for benchmarks.
 //!
@@ -15,12 +17,14 @@ pub mod chain;
 pub mod checks;
 pub mod coins;
 pub mod error;
+pub mod esplora;
 pub mod generator;
 pub mod mempool;
 pub mod miner;
 pub mod node;
 pub mod params;
 pub mod rpc;
+pub mod script_index;
 pub mod store;
 pub mod wallet;
 

@@ -33,7 +33,7 @@ pub fn write_summary(
          network = \"regtest\"\nparams = {params:?}\nfinality_providers_file = {fps_file:?}\n\
          finality_providers = [{fps}]\ndatabase_url = {db:?}\nqueue = {queue:?}\n\n\
          [bitcoind]\nurl = {rpc:?}\nuser = {user:?}\npassword = {pass:?}\n\n\
-         [api]\nurl = {api:?}\n\n\
+         [api]\nurl = {api:?}\n\n[esplora]\nurl = {esplora:?}\n\n\
          [committee]\nquorum = {quorum}\nhmac_key_file = {hmac:?}\nmembers = [\n{members}\n]\n",
         params = setup.params_path.display().to_string(),
         fps_file = setup.fps_path.display().to_string(),
@@ -44,6 +44,7 @@ pub fn write_summary(
         user = run.rpc_user,
         pass = run.rpc_password,
         api = run.api_url,
+        esplora = run.esplora_url,
         quorum = setup.quorum,
         hmac = setup.hmac_key_path.display().to_string(),
         members = members.join("\n"),
@@ -114,6 +115,10 @@ pub fn banner(
         format!("RPC password: {}", run.rpc_password),
         format!("API URL:      {}", run.api_url),
         format!(
+            "Esplora REST: {0}/api and {0}/signet/api (mempool.space shapes)",
+            run.esplora_url
+        ),
+        format!(
             "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
             signers.len(),
             ports.join(","),
@@ -156,7 +161,7 @@ pub fn banner(
     lines.extend([
         format!("  {staker} keys generate --network regtest   # once: writes ~/.staker/regtest/staker-key.json"),
         format!(
-            "  curl -s --user {}:{} -d '{{\"method\":\"faucet\",\"params\":[\"<your bcrt1 address>\",1]}}' {}",
+            "  curl -s --user {}:{} -d '{{\"method\":\"faucet\",\"params\":[\"<your bcrt1… or tb1… address>\",1]}}' {}",
             run.rpc_user, run.rpc_password, run.rpc_url
         ),
         format!("  {staker} stake --params {params} --network regtest {rpc} --fp-pk {fp} --amount 100000 --staking-time 100 --wait"),
@@ -164,7 +169,9 @@ pub fn banner(
         format!("  {staker} withdraw --params {params} --network regtest {rpc} --staking-txid <TXID>   # after an unbonding: --unbonding-txid <UNBONDING TXID>"),
         format!("  {staker} status --network regtest --api-url {api}"),
         format!("  curl -s {api}/v1/stats   # OpenAPI: {api}/swagger/"),
-        format!("staking dApp: set its API URL to {api} (CORS allows any origin)"),
+        "# staking dApp: build it with these two; fund its wallet's tb1… address with the faucet line above".to_owned(),
+        format!("NEXT_PUBLIC_API_URL={api}"),
+        format!("NEXT_PUBLIC_MEMPOOL_API={}", run.esplora_url),
         "Ctrl-C stops everything cleanly; the same command resumes from the data directory.".to_owned(),
     ]);
     lines

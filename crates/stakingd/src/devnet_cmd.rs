@@ -50,6 +50,10 @@ pub struct DevnetArgs {
     /// for the all-in-one devnet, 0 with --chain-only.
     #[arg(long, value_name = "SECS")]
     pub block_interval: Option<u64>,
+    /// Esplora / mempool.space-compatible REST port on 127.0.0.1 (0 picks a free one): what
+    /// the staking dApp takes as NEXT_PUBLIC_MEMPOOL_API and Esplora wallets as `URL/api`.
+    #[arg(long, default_value_t = 8093, env = "STAKINGD_DEVNET_ESPLORA_PORT")]
+    pub esplora_port: u16,
     /// Staking API port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8092, env = "STAKINGD_DEVNET_API_PORT")]
     pub api_port: u16,
@@ -146,6 +150,13 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     if let Some(lock) = lock.as_mut() {
         lock.record_holder(&format!("RPC {}", handle.rpc_url))?;
     }
+    let esplora = devnet::esplora::spawn(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, args.esplora_port)),
+        std::sync::Arc::clone(&handle.chain),
+        shutdown.clone(),
+    )
+    .await
+    .context("starting the Esplora REST (is its port in use? try --esplora-port 0)")?;
     let tip = handle.chain.tip();
     println!(
         "devnet (regtest) chain at height {} ({})",
@@ -155,6 +166,10 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     println!("RPC user:     {}", handle.rpc_user);
     println!("RPC password: {}", handle.rpc_password);
     println!(
+        "Esplora REST: {0}/api (also {0}/signet/api; bcrt1… and tb1… addresses)",
+        esplora.url
+    );
+    println!(
         "try: curl -s --user {}:{} -d '{{\"method\":\"getblockchaininfo\",\"params\":[],\"id\":1}}' {}",
         handle.rpc_user, handle.rpc_password, handle.rpc_url
     );
@@ -162,8 +177,11 @@ async fn chain_only(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         Some(d) => println!("data directory: {}", d.display()),
         None => println!("no --datadir: the chain lives in memory and is gone on exit"),
     }
-    println!("faucet: {{\"method\":\"faucet\",\"params\":[\"<bcrt1 address>\", <BTC amount>, <confirm=true>]}}");
+    println!("faucet: {{\"method\":\"faucet\",\"params\":[\"<bcrt1… or tb1… address>\", <BTC amount>, <confirm=true>]}}");
     shutdown.cancelled().await;
     handle.stopped().await;
+    if let Err(e) = esplora.task.await {
+        tracing::error!(error = %e, "the Esplora REST ended abnormally");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,8 @@ pub struct Running {
     pub rpc_user: String,
     pub rpc_password: String,
     pub api_url: String,
+    /// The Esplora REST's base (`…/api`, `…/signet/api`, `…/ord/outputs` under it).
+    pub esplora_url: String,
     pub database_url: String,
     pub queue: String,
     pub block_interval: Option<u64>,
@@ -144,10 +146,14 @@ fn api_config(
         "params = {params:?}\nfinality_providers = {fps:?}\n\
          [server]\nlisten = \"{listen}\"\nnetwork = \"regtest\"\n\
          [db]\nurl = {db:?}\nmax_connections = 8\n\
-         [queue]\n{queue}\n",
+         [queue]\n{queue}\n\
+         [ordinals]\nurl = \"{ord}/ord\"\n",
         params = setup.params_path.display().to_string(),
         fps = setup.fps_path.display().to_string(),
         db = run.database_url,
+        // The chain's REST stands in for `ord` (no inscriptions on a devnet), so the dApp's
+        // `POST /v1/ordinals/verify-utxos` answers as in production.
+        ord = run.esplora_url,
     ))
     .context("building the API config")?;
     config.validate().context("the devnet's API config")?;
@@ -250,6 +256,19 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     .context(
         "starting the devnet chain (is another devnet using the RPC port? try --rpc-port 0)",
     )?;
+    let esplora = devnet::esplora::spawn(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, args.esplora_port)),
+        std::sync::Arc::clone(&chain.chain),
+        base.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "starting the Esplora REST: port {} in use (another stakingd devnet?); \
+             pass --esplora-port with another port (0 picks a free one)",
+            args.esplora_port
+        )
+    })?;
     let node = std::sync::Arc::clone(&chain.chain);
     let premined = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let payout = node.faucet_wallet().script_pubkey().clone();
@@ -284,6 +303,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         rpc_user: chain.rpc_user.clone(),
         rpc_password: chain.rpc_password.clone(),
         api_url: format!("http://{listen}"),
+        esplora_url: esplora.url.clone(),
         database_url: database_url(&args, &datadir)?,
         queue: args
             .amqp_url
@@ -426,6 +446,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     }
     let node = std::sync::Arc::clone(&chain.chain);
     chain.stopped().await;
+    let _ignored = esplora.task.await;
     match crate::devnet_mempool::save(&node, &datadir) {
         Ok(0) => {}
         Ok(saved) => tracing::info!(saved, "mempool saved for the next start"),

@@ -34,7 +34,16 @@ impl Devnet {
         ));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-            .args(["devnet", "--rpc-port", "0", "--api-port", "0", "--datadir"])
+            .args([
+                "devnet",
+                "--rpc-port",
+                "0",
+                "--api-port",
+                "0",
+                "--esplora-port",
+                "0",
+                "--datadir",
+            ])
             .arg(datadir)
             .args(extra)
             .env("RUST_LOG", "info")
@@ -253,6 +262,30 @@ fn all_in_one_devnet_starts_every_part_serves_and_stops_cleanly_on_ctrl_c() {
     // The chain was mined up to just below the params' activation height.
     assert!(rpc(&rpc_url, "getblockcount").as_u64().unwrap() >= 109);
 
+    // The staking dApp's two build values, and what they point at: the API, and the chain's
+    // Esplora REST (which also stands in for `ord`, so the ordinals check answers).
+    assert_eq!(
+        devnet.printed("NEXT_PUBLIC_API_URL=", Duration::from_secs(1)),
+        api
+    );
+    let mempool = devnet.printed("NEXT_PUBLIC_MEMPOOL_API=", Duration::from_secs(1));
+    let (code, height) = http(&mempool, "GET", "/signet/api/blocks/tip/height", None, "");
+    assert_eq!(code, 200, "{height}");
+    assert!(height.parse::<u64>().unwrap() >= 109, "{height}");
+    let (code, body) = http(
+        &api,
+        "POST",
+        "/v1/ordinals/verify-utxos",
+        None,
+        &format!(
+            r#"{{"utxos":[{{"txid":"{}","vout":0}}],"address":"tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"}}"#,
+            "11".repeat(32)
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    let checked: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(checked["data"][0]["inscription"], false, "{body}");
+
     // Every committee member answers on its own port.
     let ports: Vec<u16> = committee
         .split("ports ")
@@ -336,6 +369,8 @@ fn demo_completes_every_step_checked_through_the_api_and_a_restart_resumes_it_al
             "0",
             "--api-port",
             "0",
+            "--esplora-port",
+            "0",
             "--signers",
             "3",
             "--datadir",
@@ -408,6 +443,8 @@ fn a_taken_api_port_is_refused_before_anything_starts_with_what_to_do() {
             "0",
             "--api-port",
             &port,
+            "--esplora-port",
+            "0",
             "--datadir",
         ])
         .arg(dir.path().join("devnet"))

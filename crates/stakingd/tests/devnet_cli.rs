@@ -19,7 +19,15 @@ use std::time::{Duration, Instant};
 fn devnet_chain_only_prints_its_rpc_url_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .args(["devnet", "--chain-only", "--rpc-port", "0", "--datadir"])
+        .args([
+            "devnet",
+            "--chain-only",
+            "--rpc-port",
+            "0",
+            "--esplora-port",
+            "0",
+            "--datadir",
+        ])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -52,7 +60,16 @@ struct Devnet {
 impl Devnet {
     fn start(datadir: &Path, extra: &[&str]) -> Devnet {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-            .args(["devnet", "--rpc-port", "0", "--api-port", "0", "--datadir"])
+            .args([
+                "devnet",
+                "--rpc-port",
+                "0",
+                "--api-port",
+                "0",
+                "--esplora-port",
+                "0",
+                "--datadir",
+            ])
             .arg(datadir)
             .args(extra)
             .stdout(Stdio::piped())
@@ -149,7 +166,16 @@ fn a_second_devnet_on_a_data_directory_in_use_is_refused_naming_the_first_and_ch
     std::thread::sleep(Duration::from_millis(200));
     let before = snapshot(&datadir);
     let second = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-        .args(["devnet", "--rpc-port", "0", "--api-port", "0", "--datadir"])
+        .args([
+            "devnet",
+            "--rpc-port",
+            "0",
+            "--api-port",
+            "0",
+            "--esplora-port",
+            "0",
+            "--datadir",
+        ])
         .arg(&datadir)
         .output()
         .unwrap();
@@ -218,7 +244,7 @@ fn the_staker_commands_of_the_banner_run_as_printed() {
         .lines()
         .find_map(|l| l.strip_prefix("p2tr_address: ").map(str::to_owned))
         .expect("the key's address");
-    let faucet = command("\"faucet\"").replace("<your bcrt1 address>", &address);
+    let faucet = command("\"faucet\"").replace("<your bcrt1… or tb1… address>", &address);
     let funded = shell(&faucet, &home);
     assert!(
         funded.status.success() && !String::from_utf8_lossy(&funded.stdout).contains("\"error\":{"),

@@ -27,7 +27,15 @@ struct Devnet {
 impl Devnet {
     fn start(datadir: &Path, database: &str, extra: &[&str]) -> Devnet {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stakingd"))
-            .args(["devnet", "--rpc-port", "0", "--api-port", "0"])
+            .args([
+                "devnet",
+                "--rpc-port",
+                "0",
+                "--api-port",
+                "0",
+                "--esplora-port",
+                "0",
+            ])
             .args(["--block-interval", "1", "--database-url", database])
             .arg("--datadir")
             .arg(datadir)

@@ -257,7 +257,9 @@ pub fn call(node: &Node, method: &str, params: Value) -> Result<Value, RpcError>
         "scantxoutset" => super::scan::scantxoutset(node, &a(&["action", "scanobjects"], 1)?),
         "faucet" => {
             let args = a(&["address", "amount", "confirm"], 2)?;
-            let script = parse_address(args.str(0)?, "Invalid address")?;
+            // Also `tb1…`: the staking dApp's wallets hand out signet-style addresses.
+            let script = crate::esplora::scripts::parse_devnet_address(args.str(0)?)
+                .ok_or_else(|| RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Invalid address"))?;
             let amount = args.amount(1)?;
             let confirm = args.opt_bool(2, true)?;
             let dust = script.minimal_non_dust_custom(params::DUST_RELAY_FEE);

@@ -2,6 +2,8 @@
 //! reqwest + serde_json, independent of the `bitcoin-rpc` client crate).
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod esplora;
+
 use bitcoin::consensus::encode::{deserialize, serialize_hex};
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use devnet::{DevnetConfig, DevnetHandle};
