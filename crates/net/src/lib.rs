@@ -15,6 +15,9 @@
 //! warning for plain `http://` to another machine, and [`read_limited`] to read an answer only
 //! up to a size.
 //!
+//! **Operations** ([`Ops`]): the `/metrics`, `/health`, `/health/live` and `/health/ready`
+//! endpoint of every service, with cached, time-bounded readiness checks.
+//!
 //! Everything uses rustls with the `ring` provider.
 
 mod admission;
@@ -24,6 +27,7 @@ mod fd;
 #[cfg(feature = "flood")]
 pub mod flood;
 mod limits;
+pub mod ops;
 mod server;
 mod stats;
 mod tls;
@@ -39,6 +43,7 @@ pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 };
+pub use ops::{Ops, OpsBuilder, OpsError, Readiness};
 pub use server::{serve, Server};
 pub use stats::ServerStats;
 pub use tls::{ClientTls, TlsError, TlsFiles, TlsServer};
