@@ -3,12 +3,15 @@
 //! Every test that touches PostgreSQL gets a database of its own ([`PgTestDb`]) so tests run in
 //! parallel without seeing each other's rows, and the database is dropped when the handle is, so
 //! a test run leaves nothing on the shared server (CI runs on the same server many times).
-//! [`QueueCleanup`] does the same for a test's RabbitMQ queues.
+//! [`QueueCleanup`] does the same for a test's RabbitMQ queues. [`Proxy`] lets a test stop and
+//! restart the path to a node, database or broker without touching the shared server.
 //!
 //! A test whose service is unreachable fails with a sentence saying how to start it, unless the
 //! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
 //! `CI=true`).
 
+mod http;
+mod proxy;
 mod services;
 
 use std::future::Future;
@@ -18,6 +21,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
+pub use http::{http_get, sample};
+pub use proxy::{authority, target_of, Proxy};
 pub use services::{
     ci, redact_url, service_unreachable, skip_allowed, skip_summary, unreachable_message, Service,
     ALLOW_SKIP_VAR,
