@@ -82,6 +82,10 @@ pub fn print_banner(run: &Running, setup: &Setup, signers: &[RunningSigner]) {
     println!("RPC password: {}", run.rpc_password);
     println!("API URL:      {}", run.api_url);
     println!(
+        "metrics:      {} (every service; readiness at /health/ready)",
+        run.metrics_url
+    );
+    println!(
         "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
         signers.len(),
         ports.join(","),

@@ -18,6 +18,7 @@ mod devnet_committee;
 mod devnet_demo;
 mod devnet_demo_staker;
 mod devnet_mempool;
+mod devnet_ops;
 mod devnet_redelivery;
 mod devnet_services;
 mod devnet_stack;
