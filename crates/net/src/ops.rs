@@ -1,10 +1,10 @@
 //! The operations endpoint every service serves, written once: `/metrics` (Prometheus text),
 //! `/health` (the process answers: `ok`, as before), `/health/live` (liveness: the process
 //! runs) and `/health/ready` (readiness: every dependency answers, else `503` with a JSON
-//! reason), on its own listener through this crate's hardened [`Server`](crate::Server).
+//! reason), on its own listener through this crate's hardened [`crate::Server`].
 //!
 //! A service builds an [`Ops`] from its Prometheus registries and named readiness checks
-//! ([`Ops::check`]: the node, the database, the broker, the indexer's lag…) and serves it with
+//! ([`OpsBuilder::check`]: the node, the database, the broker, the indexer's lag…) and serves it with
 //! [`Ops::spawn`]. Readiness results are cached for a short time ([`DEFAULT_READY_CACHE`]) so a
 //! probe every second costs the dependencies one query per cache period, and each check is
 //! bounded by [`DEFAULT_CHECK_TIMEOUT`] so a black-holed dependency makes the probe fail, not
