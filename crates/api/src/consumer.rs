@@ -9,7 +9,8 @@ use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::Network;
 use events::{
-    Event, ExpiredTxType, HandlerError, Message, MessageHandler, QueueName, StatsState, Transport,
+    Event, ExpiredTxType, Handled, HandlerError, Message, MessageHandler, QueueName, StatsState,
+    Transport,
 };
 use store::api::{
     ApiStore, Applied, BtcInfo, ConsumedKey, Delegation, DelegationState, ExpiryKind, StatsChange,
@@ -124,12 +125,13 @@ impl Consumer {
 }
 
 impl MessageHandler for Consumer {
-    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+    async fn handle(&self, message: &Message) -> Result<Handled, HandlerError> {
         match self.apply(message).await? {
             Applied::RetryLater(reason) => Err(HandlerError::new(reason)),
+            Applied::Duplicate => Ok(Handled::Duplicate),
             outcome => {
                 tracing::debug!(queue = %message.queue, ?outcome, "message applied");
-                Ok(())
+                Ok(Handled::Applied)
             }
         }
     }

@@ -105,6 +105,28 @@ impl Service {
         })
     }
 
+    /// The operations endpoint (`/metrics`, `/health`, `/health/live`, `/health/ready`): the
+    /// API's registry, and readiness of the database and (RabbitMQ) the broker. `/healthcheck`
+    /// on the API's own port keeps the reference's meaning.
+    pub fn ops(&self, transport: &events::Transport) -> net::Ops {
+        let store = self.store.clone();
+        let mut ops =
+            net::Ops::builder()
+                .registry(&self.metrics.registry)
+                .check("database", move || {
+                    let store = store.clone();
+                    async move { store.ping().await.map_err(|e| e.to_string()) }
+                });
+        if let events::Transport::RabbitMq(_) = transport {
+            let transport = transport.clone();
+            ops = ops.check("broker", move || {
+                let transport = transport.clone();
+                async move { transport.ping().await.map_err(|e| e.to_string()) }
+            });
+        }
+        ops.build()
+    }
+
     /// The consumer over this service's store.
     pub fn consumer(&self) -> consumer::Consumer {
         consumer::Consumer {
@@ -179,24 +201,17 @@ pub async fn run_with(
         tls,
         shutdown.clone(),
     ));
+    if let Err(e) = transport.metrics().register(&service.metrics.registry) {
+        // Only when the caller registered the transport's metrics in this registry already.
+        tracing::debug!(error = %e, "queue metrics not registered again");
+    }
     if let Some(addr) = metrics_listen {
-        let metrics = service.metrics.clone();
-        let m_shutdown = shutdown.clone();
-        let listener = tokio::net::TcpListener::bind(addr)
+        let (local, _) = service
+            .ops(&transport)
+            .spawn(addr, shutdown.clone())
             .await
-            .with_context(|| format!("binding metrics to {addr}"))?;
-        tokio::spawn(async move {
-            let app = axum::Router::new().route(
-                "/metrics",
-                axum::routing::get(move || {
-                    let m = metrics.clone();
-                    async move { m.render() }
-                }),
-            );
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { m_shutdown.cancelled().await })
-                .await
-        });
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        tracing::info!(%local, "metrics at /metrics, readiness at /health/ready");
     }
     let consumers = consumer::run_consumers(
         service.consumer(),

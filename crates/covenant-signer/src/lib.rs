@@ -44,11 +44,13 @@ use crate::server::{AppState, HttpOptions};
 use crate::signer::Signer;
 use crate::wallet::WalletSigner;
 
-/// Where a running server listens (useful when the config asked for port 0).
-#[derive(Debug, Clone, Copy)]
+/// Where a running server listens (useful when the config asked for port 0), and its metrics
+/// (an embedding process such as `stakingd devnet` serves them on its own `/metrics` too).
+#[derive(Debug, Clone)]
 pub struct Bound {
     pub api: SocketAddr,
     pub metrics: Option<SocketAddr>,
+    pub registry: prometheus::Registry,
 }
 
 /// Builds an RPC client from a `[btc-config]`-style section.
@@ -184,20 +186,35 @@ pub async fn serve(
     let api = tokio::net::TcpListener::bind(config.server_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.server_addr()))?;
-    let metrics_listener = match config.metrics_addr() {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
-        ),
+    let metrics_task = match config.metrics_addr() {
+        Some(addr) => {
+            let ready = Arc::clone(&state);
+            let ops = net::Ops::builder()
+                .registry(metrics.registry())
+                .check("node", move || {
+                    let state = Arc::clone(&ready);
+                    async move {
+                        state
+                            .signer()
+                            .chain_tip()
+                            .await
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .build();
+            Some(
+                ops.spawn(addr, shutdown.clone())
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?,
+            )
+        }
         None => None,
     };
     let bound = Bound {
         api: api.local_addr()?,
-        metrics: metrics_listener
-            .as_ref()
-            .map(|l| l.local_addr())
-            .transpose()?,
+        metrics: metrics_task.as_ref().map(|(local, _)| *local),
+        registry: metrics.registry().clone(),
     };
     let tls_on = tls.is_some();
     match bound.metrics {
@@ -221,14 +238,6 @@ pub async fn serve(
             }
         })
     };
-    let metrics_task = metrics_listener.map(|listener| {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, server::metrics_router(metrics))
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        })
-    });
     // Header-read, idle and request timeouts and connection caps: idle connections cannot
     // starve valid signing requests.
     net::serve(
@@ -241,10 +250,8 @@ pub async fn serve(
     .await;
     shutdown.cancel();
     pruner.await.context("rate-limiter task failed")?;
-    if let Some(task) = metrics_task {
-        task.await
-            .context("metrics task failed")?
-            .context("metrics server failed")?;
+    if let Some((_, task)) = metrics_task {
+        task.await.context("metrics task failed")?;
     }
     Ok(())
 }

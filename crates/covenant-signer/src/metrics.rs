@@ -104,6 +104,11 @@ impl Metrics {
         })
     }
 
+    /// The registry to serve.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Counts one finished request.
     pub fn record(&self, outcome: Outcome) {
         self.requests.with_label_values(&[outcome.label()]).inc();

@@ -1,5 +1,5 @@
-//! The HTTP surface: `POST /v1/sign-unbonding-tx` (the reference's route and bodies), `GET
-//! /health`, and `GET /metrics` on the metrics listener.
+//! The HTTP surface: `POST /v1/sign-unbonding-tx` (the reference's route and bodies) and `GET
+//! /health`; `/metrics` and the health probes are on the metrics listener ([`net::Ops`]).
 //!
 //! A request passes, in order: the per-client rate limit (429; a client is an IPv4 address or
 //! an IPv6 /64, [`net::ClientKey`]: one subscriber holds a whole /64, 2^64 addresses), the body
@@ -116,26 +116,6 @@ pub fn router(state: Arc<AppState>) -> Router {
             timeout,
         ))
         .with_state(state)
-}
-
-/// The metrics router, for the separate metrics listener.
-pub fn metrics_router(metrics: Metrics) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let metrics = metrics.clone();
-            async move {
-                match metrics.render() {
-                    Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
-                        .into_response(),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot render metrics");
-                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                    }
-                }
-            }
-        }),
-    )
 }
 
 fn json_error(status: StatusCode, body: ErrorBody) -> Response {

@@ -302,3 +302,45 @@ async fn a_chunked_body_without_content_length_is_cut_off_at_the_limit() {
     assert!(answer.ends_with("Request Entity Too Large"), "{answer}");
     server.stop().await;
 }
+
+/// `/health/ready` on the metrics port, polled until `want` (readiness is cached for 2 s).
+async fn ready_until(metrics: &str, want: StatusCode) -> serde_json::Value {
+    let url = metrics.replace("/metrics", "/health/ready");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = reqwest::get(&url).await.unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        if status == want {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readiness stayed {status}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_on_the_metrics_port_goes_503_while_the_node_fails_and_back() {
+    let s = setup();
+    let server = start(&s, "").await;
+    let live = server.metrics.replace("/metrics", "/health/live");
+    assert_eq!(reqwest::get(&live).await.unwrap().status(), StatusCode::OK);
+    ready_until(&server.metrics, StatusCode::OK).await;
+    s.chain
+        .fail_with(Some(covenant_signer::chain::ChainError::Transient(
+            "down".into(),
+        )));
+    let body = ready_until(&server.metrics, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(body["checks"]["node"]["ok"], false, "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().starts_with("node: "),
+        "{body}"
+    );
+    s.chain.fail_with(None);
+    let body = ready_until(&server.metrics, StatusCode::OK).await;
+    assert_eq!(body["status"], "ready");
+    server.stop().await;
+}

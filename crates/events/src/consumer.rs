@@ -3,6 +3,7 @@
 //! apart.
 
 use std::future::Future;
+use std::time::Instant;
 
 use tokio::time::timeout;
 
@@ -24,13 +25,25 @@ pub struct Message {
     pub receipt: String,
 }
 
+/// What the handler did with a message it accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Its effect was applied (or it was recognised as already outdated).
+    Applied,
+    /// This exact message had been applied before (a redelivery); nothing changed.
+    Duplicate,
+}
+
 /// The service's side of a consumer: process a message, or keep one that keeps failing.
 ///
 /// Both methods may be called again for the same message (at-least-once delivery): they must be
 /// idempotent.
 pub trait MessageHandler: Send + Sync + 'static {
     /// Processes one message. Any error sends it to the delay queue for another attempt.
-    fn handle(&self, message: &Message) -> impl Future<Output = Result<(), HandlerError>> + Send;
+    fn handle(
+        &self,
+        message: &Message,
+    ) -> impl Future<Output = Result<Handled, HandlerError>> + Send;
 
     /// Stores a message that failed more than `max_retry_attempts` times (the reference keeps
     /// `{message_body, receipt}` for a later `--replay`). If this fails too, the message goes
@@ -62,6 +75,9 @@ pub(crate) async fn process<H: MessageHandler>(
     metrics: &EventsMetrics,
     queue_label: &str,
 ) -> Disposition {
+    let started = Instant::now();
+    let consumed =
+        |outcome| metrics.consumed(queue_label, outcome, message.attempts, started.elapsed());
     let result = match timeout(config.processing_timeout, handler.handle(message)).await {
         Ok(result) => result,
         Err(_) => Err(HandlerError::new(format!(
@@ -69,9 +85,16 @@ pub(crate) async fn process<H: MessageHandler>(
             config.processing_timeout
         ))),
     };
-    let Err(error) = result else {
-        metrics.consumed(queue_label, ConsumeOutcome::Processed);
-        return Disposition::Ack;
+    let error = match result {
+        Ok(Handled::Applied) => {
+            consumed(ConsumeOutcome::Applied);
+            return Disposition::Ack;
+        }
+        Ok(Handled::Duplicate) => {
+            consumed(ConsumeOutcome::Duplicate);
+            return Disposition::Ack;
+        }
+        Err(error) => error,
     };
     if message.attempts > config.max_retry_attempts {
         match handler.unprocessable(message, &error).await {
@@ -82,7 +105,7 @@ pub(crate) async fn process<H: MessageHandler>(
                     error = %error,
                     "message failed past the retry limit; stored as unprocessable"
                 );
-                metrics.consumed(queue_label, ConsumeOutcome::Unprocessable);
+                consumed(ConsumeOutcome::Unprocessable);
                 Disposition::Ack
             }
             Err(store_error) => {
@@ -91,7 +114,7 @@ pub(crate) async fn process<H: MessageHandler>(
                     error = %store_error,
                     "storing an unprocessable message failed; it goes back to the delay queue"
                 );
-                metrics.consumed(queue_label, ConsumeOutcome::Retried);
+                consumed(ConsumeOutcome::Retried);
                 Disposition::Retry {
                     attempts: message.attempts,
                 }
@@ -104,7 +127,7 @@ pub(crate) async fn process<H: MessageHandler>(
             error = %error,
             "message processing failed; it will be retried after the requeue delay"
         );
-        metrics.consumed(queue_label, ConsumeOutcome::Retried);
+        consumed(ConsumeOutcome::Retried);
         Disposition::Retry {
             attempts: message.attempts.saturating_add(1),
         }

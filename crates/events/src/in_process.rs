@@ -90,6 +90,11 @@ impl InProcessTransport {
             })
     }
 
+    /// The metrics this transport records into.
+    pub fn metrics(&self) -> &EventsMetrics {
+        &self.inner.metrics
+    }
+
     /// Appends a message with `x-processing-attempts` 0. Never waits: the "confirm" is the
     /// message being in the queue.
     pub async fn publish(&self, queue: QueueName, payload: &[u8]) -> Result<(), EventsError> {
@@ -132,6 +137,7 @@ impl InProcessTransport {
         let Some(receiver) = guard.receiver.as_mut() else {
             return Ok(());
         };
+        self.inner.metrics.init_consumer(queue.as_str());
         loop {
             let message = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -154,6 +160,10 @@ impl InProcessTransport {
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     if let Err(error) = transport.enqueue(queue, body, attempts) {
+                        transport
+                            .inner
+                            .metrics
+                            .operation_failed(crate::QueueOperation::Requeue, queue.as_str());
                         tracing::error!(%error, "in-process requeue failed");
                     }
                 });

@@ -35,7 +35,7 @@ mod topology;
 pub mod transport;
 
 pub use config::{ConsumerConfig, QueueNaming, QueueType, RabbitMqConfig};
-pub use consumer::{Message, MessageHandler};
+pub use consumer::{Handled, Message, MessageHandler};
 pub use error::{DecodeError, EventsError, HandlerError};
 pub use in_process::InProcessTransport;
 pub use messages::{
@@ -43,7 +43,7 @@ pub use messages::{
     ExpiredTxType, QueueName, StatsEvent, StatsState, UnbondingStakingEvent, WithdrawStakingEvent,
     WithdrawTx,
 };
-pub use metrics::{ConsumeOutcome, EventsMetrics};
+pub use metrics::{ConsumeOutcome, EventsMetrics, QueueOperation};
 pub use outbox::{
     NewOutboxRow, Outbox, OutboxError, OutboxRow, Relay, RelayConfig, RelayError, RelayWaker,
 };

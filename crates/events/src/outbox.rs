@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::{sleep_unless_cancelled, Backoff};
 use crate::error::EventsError;
 use crate::messages::{Event, QueueName};
+use crate::metrics::EventsMetrics;
 use crate::transport::Publish;
 
 /// One unsent event as stored: `queue` is the reference queue name (no prefix), `payload` the
@@ -69,6 +70,12 @@ pub trait Outbox: Send + Sync {
 
     /// Marks these rows sent (idempotent: ids already marked are fine).
     fn mark_sent(&self, ids: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send;
+
+    /// How many rows are unsent (for the `events_outbox_backlog` gauge); `None` when the storage
+    /// cannot tell cheaply.
+    fn backlog(&self) -> impl Future<Output = Result<Option<u64>, OutboxError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 impl<O: Outbox> Outbox for Arc<O> {
@@ -82,6 +89,10 @@ impl<O: Outbox> Outbox for Arc<O> {
     fn mark_sent(&self, ids: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send {
         O::mark_sent(self, ids)
     }
+
+    fn backlog(&self) -> impl Future<Output = Result<Option<u64>, OutboxError>> + Send {
+        O::backlog(self)
+    }
 }
 
 impl<O: Outbox> Outbox for &O {
@@ -94,6 +105,10 @@ impl<O: Outbox> Outbox for &O {
 
     fn mark_sent(&self, ids: &[i64]) -> impl Future<Output = Result<(), OutboxError>> + Send {
         O::mark_sent(self, ids)
+    }
+
+    fn backlog(&self) -> impl Future<Output = Result<Option<u64>, OutboxError>> + Send {
+        O::backlog(self)
     }
 }
 
@@ -184,6 +199,7 @@ pub struct Relay<O, P> {
     publisher: P,
     config: RelayConfig,
     waker: RelayWaker,
+    metrics: Option<(EventsMetrics, &'static str)>,
 }
 
 impl<O: Outbox, P: Publish> Relay<O, P> {
@@ -194,6 +210,24 @@ impl<O: Outbox, P: Publish> Relay<O, P> {
             publisher,
             config,
             waker: RelayWaker::new(),
+            metrics: None,
+        }
+    }
+
+    /// Reports the outbox's backlog after every pass as `events_outbox_backlog{outbox=name}`.
+    pub fn with_metrics(mut self, metrics: EventsMetrics, name: &'static str) -> Self {
+        metrics.set_outbox_backlog(name, 0);
+        self.metrics = Some((metrics, name));
+        self
+    }
+
+    async fn report_backlog(&self) {
+        if let Some((metrics, name)) = &self.metrics {
+            match self.outbox.backlog().await {
+                Ok(Some(rows)) => metrics.set_outbox_backlog(name, rows),
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%error, "cannot count the outbox backlog"),
+            }
         }
     }
 
@@ -252,7 +286,9 @@ impl<O: Outbox, P: Publish> Relay<O, P> {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), RelayError> {
         let mut backoff = Backoff::new(self.config.initial_backoff, self.config.max_backoff);
         while !shutdown.is_cancelled() {
-            match self.relay_once().await {
+            let pass = self.relay_once().await;
+            self.report_backlog().await;
+            match pass {
                 Ok(published) => {
                     backoff.reset();
                     if published >= self.config.batch_size {

@@ -19,7 +19,7 @@ use crate::config::{ConsumerConfig, QueueNaming, RabbitMqConfig};
 use crate::consumer::{process, Disposition, Message, MessageHandler};
 use crate::error::EventsError;
 use crate::messages::QueueName;
-use crate::metrics::EventsMetrics;
+use crate::metrics::{EventsMetrics, QueueOperation};
 pub use crate::topology::declare_queue_topology;
 
 /// Header carrying the attempt count; an AMQP signed 32-bit int, as Go's `int32` (the reference
@@ -85,6 +85,11 @@ impl RabbitMqTransport {
         }
     }
 
+    /// The metrics this transport records into.
+    pub fn metrics(&self) -> &EventsMetrics {
+        &self.inner.metrics
+    }
+
     /// The names in use (reference names under the configured prefix).
     pub fn naming(&self) -> &QueueNaming {
         &self.inner.naming
@@ -135,7 +140,15 @@ impl RabbitMqTransport {
         if let Some(open) = session.as_ref().filter(|s| s.is_usable()) {
             return Ok(open.channel.clone());
         }
-        let fresh = self.open_session(&QueueName::ALL).await?;
+        let fresh = match self.open_session(&QueueName::ALL).await {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                self.inner
+                    .metrics
+                    .operation_failed(QueueOperation::Connect, "all");
+                return Err(e);
+            }
+        };
         let channel = fresh.channel.clone();
         if let Some(old) = session.replace(fresh) {
             close_quietly(old).await;
@@ -248,6 +261,13 @@ impl RabbitMqTransport {
         }
     }
 
+    /// Declares the full reference topology (all seven queues, their delay queues, the
+    /// dead-letter exchange and bindings) now, through the publishing connection: what a
+    /// publisher does at start-up so consumers that only bind find the queues (spec §8).
+    pub async fn declare_topology(&self) -> Result<(), EventsError> {
+        self.publish_channel().await.map(drop)
+    }
+
     /// Health check: succeeds when the publishing connection is open or can be reopened (the
     /// reference API exits when a queue client is closed; we reconnect instead and report).
     pub async fn ping(&self) -> Result<(), EventsError> {
@@ -304,7 +324,17 @@ impl RabbitMqTransport {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<(), EventsError> {
-        let session = self.open_session(&[queue]).await?;
+        let name = self.inner.naming.queue(queue);
+        self.inner.metrics.init_consumer(&name);
+        let session = match self.open_session(&[queue]).await {
+            Ok(session) => session,
+            Err(e) => {
+                self.inner
+                    .metrics
+                    .operation_failed(QueueOperation::Connect, &name);
+                return Err(e);
+            }
+        };
         let result = self
             .consume_on(&session, queue, handler, config, shutdown, backoff)
             .await;
@@ -324,9 +354,13 @@ impl RabbitMqTransport {
     ) -> Result<(), EventsError> {
         let name = self.inner.naming.queue(queue);
         let delay_name = self.inner.naming.delay_queue(queue);
-        let consume_error = |source| EventsError::Consume {
-            queue: name.clone(),
-            source,
+        let metrics = &self.inner.metrics;
+        let consume_error = |source| {
+            metrics.operation_failed(QueueOperation::Consume, &name);
+            EventsError::Consume {
+                queue: name.clone(),
+                source,
+            }
         };
         let mut consumer = session
             .channel
@@ -368,16 +402,20 @@ impl RabbitMqTransport {
                     Some(config.requeue_delay),
                     self.inner.config.publish_timeout,
                 )
-                .await?;
+                .await
+                .inspect_err(|_| metrics.operation_failed(QueueOperation::Requeue, &name))?;
             }
             delivery
                 .acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map_err(|source| EventsError::Ack {
-                    queue: name.clone(),
-                    delivery_tag: delivery.delivery_tag,
-                    source,
+                .map_err(|source| {
+                    metrics.operation_failed(QueueOperation::Ack, &name);
+                    EventsError::Ack {
+                        queue: name.clone(),
+                        delivery_tag: delivery.delivery_tag,
+                        source,
+                    }
                 })?;
         }
     }

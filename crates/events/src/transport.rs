@@ -2,14 +2,17 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::{sleep_unless_cancelled, Backoff};
 use crate::config::ConsumerConfig;
 use crate::consumer::MessageHandler;
 use crate::error::EventsError;
 use crate::in_process::InProcessTransport;
 use crate::messages::{Event, QueueName};
+use crate::metrics::EventsMetrics;
 use crate::rabbitmq::RabbitMqTransport;
 
 /// Something that publishes a message body to a queue and returns once it is safely accepted
@@ -63,6 +66,45 @@ impl Transport {
     pub async fn publish_event(&self, event: &Event) -> Result<(), EventsError> {
         self.publish(event.queue(), event.to_json().as_bytes())
             .await
+    }
+
+    /// The metrics this transport records into.
+    pub fn metrics(&self) -> &EventsMetrics {
+        match self {
+            Transport::RabbitMq(t) => t.metrics(),
+            Transport::InProcess(t) => t.metrics(),
+        }
+    }
+
+    /// Declares the full reference topology now (RabbitMQ; nothing to do in-process): what every
+    /// publisher does at start-up, before it waits for anything.
+    pub async fn declare_topology(&self) -> Result<(), EventsError> {
+        match self {
+            Transport::RabbitMq(t) => t.declare_topology().await,
+            Transport::InProcess(_) => Ok(()),
+        }
+    }
+
+    /// [`Transport::declare_topology`], retried with backoff (up to 10 s apart) until it
+    /// succeeds or `shutdown` fires, so a publisher can start while the broker is still away
+    /// and its queues appear as soon as the broker does, not at its first event.
+    pub async fn declare_topology_until_done(&self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        loop {
+            match self.declare_topology().await {
+                Ok(()) => {
+                    tracing::info!("queue topology declared");
+                    return;
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%error, ?delay, "cannot declare the queue topology yet; retrying");
+                    if !sleep_unless_cancelled(delay, &shutdown).await {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Health check for `/health` endpoints: the broker is reachable (always true in-process).

@@ -3,6 +3,7 @@
 //! is left; a relay task publishes the outbox. Transient database, node and broker failures are
 //! logged and retried; permanent ones stop the service with the reason.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bitcoin_rpc::{RpcClient, RpcError};
@@ -64,6 +65,48 @@ pub async fn poll_once(
             return Ok(report);
         }
     }
+}
+
+/// The checker's operations endpoint: `registry`, and readiness of the database (once
+/// connected), the node (when the tip comes from one) and the broker (RabbitMQ).
+fn ops(
+    registry: &Registry,
+    db: &Arc<OnceLock<Db>>,
+    tip: &Tip,
+    transport: Option<&Transport>,
+) -> net::Ops {
+    let db = Arc::clone(db);
+    let mut ops = net::Ops::builder()
+        .registry(registry)
+        .check("database", move || {
+            let db = db.get().cloned();
+            async move {
+                match db {
+                    Some(db) => db.ping().await.map_err(|e| e.to_string()),
+                    None => Err("not connected yet (the connection is being retried)".to_owned()),
+                }
+            }
+        });
+    if let Tip::Rpc(rpc) = tip {
+        let rpc = rpc.clone();
+        ops = ops.check("node", move || {
+            let rpc = rpc.clone();
+            async move {
+                rpc.get_block_count()
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+        });
+    }
+    if let Some(t @ Transport::RabbitMq(_)) = transport {
+        let t = t.clone();
+        ops = ops.check("broker", move || {
+            let t = t.clone();
+            async move { t.ping().await.map_err(|e| e.to_string()) }
+        });
+    }
+    ops.build()
 }
 
 /// Where the tip comes from, with timing metrics for the node calls.
@@ -177,26 +220,18 @@ async fn run_inner(
     shutdown: &CancellationToken,
     tasks: &CancellationToken,
 ) -> Result<(), ExpiryError> {
-    if let Some(addr) = config.metrics_addr {
-        let local = crate::serve::spawn_metrics(addr, registry.clone(), tasks.clone()).await?;
-        tracing::info!(%local, "metrics at /metrics");
-    }
-    let Some(db) = connect(config, shutdown).await? else {
-        return Ok(());
-    };
-    db.migrate().await?;
-    let store = db.expiry();
-    let tip = match &config.tip {
-        TipSource::Rpc(rpc) => Tip::Rpc(RpcClient::new(rpc.clone())?),
-        TipSource::Manual(t) => Tip::Manual(t.clone()),
-    };
-
-    let waker = RelayWaker::new();
     let transport = match (transport, &config.queue) {
         (Some(t), _) => Some(t),
-        (None, QueueConfig::RabbitMq(c)) => Some(Transport::RabbitMq(
-            events::RabbitMqTransport::lazy(c.clone(), events::EventsMetrics::new()),
-        )),
+        (None, QueueConfig::RabbitMq(c)) => {
+            let events_metrics = events::EventsMetrics::new();
+            events_metrics
+                .register(registry)
+                .map_err(|e| ExpiryError::Metrics(e.to_string()))?;
+            Some(Transport::RabbitMq(events::RabbitMqTransport::lazy(
+                c.clone(),
+                events_metrics,
+            )))
+        }
         (None, QueueConfig::InProcess) => {
             tracing::warn!(
                 "queue is `inprocess` and no transport was handed in: expired events stay in \
@@ -205,6 +240,33 @@ async fn run_inner(
             None
         }
     };
+    // The reference topology at start-up, before the database or the first expiry.
+    if let Some(t) = &transport {
+        let (t, token) = (t.clone(), tasks.clone());
+        tokio::spawn(async move { t.declare_topology_until_done(token).await });
+    }
+    let tip = match &config.tip {
+        TipSource::Rpc(rpc) => Tip::Rpc(RpcClient::new(rpc.clone())?),
+        TipSource::Manual(t) => Tip::Manual(t.clone()),
+    };
+    // Filled once the database is connected (the connection is retried while it is away).
+    let connected: Arc<OnceLock<Db>> = Arc::new(OnceLock::new());
+    if let Some(addr) = config.metrics_addr {
+        let ops = ops(registry, &connected, &tip, transport.as_ref());
+        let (local, _) = ops
+            .spawn(addr, tasks.clone())
+            .await
+            .map_err(|e| ExpiryError::Metrics(e.to_string()))?;
+        tracing::info!(%local, "metrics at /metrics, readiness at /health/ready");
+    }
+    let Some(db) = connect(config, shutdown).await? else {
+        return Ok(());
+    };
+    db.migrate().await?;
+    let _first = connected.set(db.clone());
+    let store = db.expiry();
+
+    let waker = RelayWaker::new();
     let outbox = ExpiryOutbox::new(store.clone(), config.relay_lease);
     let mut relay_task = transport.map(|t| {
         let outbox = outbox.clone();
@@ -217,7 +279,10 @@ async fn run_inner(
             poll_interval: config.poll_interval.min(Duration::from_secs(1)),
             ..RelayConfig::default()
         };
-        let relay = Relay::new(outbox, publisher, relay_config).with_waker(waker.clone());
+        let relay_metrics = publisher.transport.metrics().clone();
+        let relay = Relay::new(outbox, publisher, relay_config)
+            .with_waker(waker.clone())
+            .with_metrics(relay_metrics, "api_expiry_outbox");
         tokio::spawn(relay.run(tasks.clone()))
     });
     tracing::info!(

@@ -26,7 +26,6 @@ pub mod checker;
 pub mod config;
 pub mod error;
 pub mod metrics;
-mod serve;
 
 pub use checker::{poll_once, run, run_with, PollReport};
 pub use config::{Config, ManualTip, QueueConfig, RawConfig, TipSource};

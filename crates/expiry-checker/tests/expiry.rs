@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use events::{
-    ConsumerConfig, EventsMetrics, HandlerError, InProcessTransport, Message, MessageHandler,
-    QueueName, Transport,
+    ConsumerConfig, EventsMetrics, Handled, HandlerError, InProcessTransport, Message,
+    MessageHandler, QueueName, Transport,
 };
 use expiry_checker::{poll_once, Config, ManualTip, QueueConfig, TipSource};
 use prometheus::Registry;
@@ -336,13 +336,13 @@ struct Count {
 }
 
 impl MessageHandler for Count {
-    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+    async fn handle(&self, message: &Message) -> Result<Handled, HandlerError> {
         self.seen
             .lock()
             .unwrap()
             .push(serde_json::from_slice(&message.body).unwrap());
         self.n.fetch_add(1, Ordering::SeqCst);
-        Ok(())
+        Ok(Handled::Applied)
     }
 
     async fn unprocessable(&self, _: &Message, e: &HandlerError) -> Result<(), HandlerError> {

@@ -77,6 +77,9 @@ pub struct RawConfig {
     pub extra_event_enabled: Option<bool>,
     /// `host:port` of the Prometheus endpoint; `off` disables it.
     pub metrics_addr: Option<String>,
+    /// `/health/ready` answers 503 when the indexer is more than this many blocks behind the
+    /// node's tip, beyond the confirmation window [default: 6].
+    pub max_lag_blocks: Option<u32>,
     #[serde(default)]
     pub bitcoind: RawBitcoind,
     #[serde(default)]
@@ -109,6 +112,7 @@ impl RawConfig {
             start_height: pick(over.start_height, self.start_height),
             extra_event_enabled: pick(over.extra_event_enabled, self.extra_event_enabled),
             metrics_addr: pick(over.metrics_addr, self.metrics_addr),
+            max_lag_blocks: pick(over.max_lag_blocks, self.max_lag_blocks),
             bitcoind: RawBitcoind {
                 url: pick(over.bitcoind.url, self.bitcoind.url),
                 user: pick(over.bitcoind.user, self.bitcoind.user),
@@ -156,6 +160,13 @@ impl RawConfig {
                     );
                 }
                 "METRICS_ADDR" => c.metrics_addr = Some(value),
+                "MAX_LAG_BLOCKS" => {
+                    c.max_lag_blocks = Some(
+                        value
+                            .parse()
+                            .map_err(|_| parse_err("expected a number of blocks"))?,
+                    );
+                }
                 "BITCOIND_URL" => c.bitcoind.url = Some(value),
                 "BITCOIND_USER" => c.bitcoind.user = Some(value),
                 "BITCOIND_PASSWORD" => c.bitcoind.password = Some(value),
@@ -296,6 +307,7 @@ impl RawConfig {
             start_height: self.start_height,
             extra_event_enabled: self.extra_event_enabled.unwrap_or(false),
             metrics_addr,
+            max_lag_blocks: self.max_lag_blocks.unwrap_or(DEFAULT_MAX_LAG_BLOCKS),
             rpc,
             poll_interval,
             queue,
@@ -364,10 +376,16 @@ pub struct IndexerConfig {
     pub start_height: Option<u32>,
     pub extra_event_enabled: bool,
     pub metrics_addr: Option<SocketAddr>,
+    /// Blocks the indexer may be behind the node's tip, beyond the confirmation window, and
+    /// still be ready (`/health/ready`).
+    pub max_lag_blocks: u32,
     pub rpc: RpcConfig,
     pub poll_interval: Duration,
     pub queue: QueueConfig,
 }
+
+/// [`IndexerConfig::max_lag_blocks`] when not set: an hour of mainnet blocks.
+pub const DEFAULT_MAX_LAG_BLOCKS: u32 = 6;
 
 #[cfg(test)]
 mod tests {
@@ -467,5 +485,21 @@ mod tests {
     fn debug_output_redacts_the_rpc_password() {
         let printed = format!("{:?}", base());
         assert!(!printed.contains("secret-pass"), "{printed}");
+    }
+
+    #[test]
+    fn max_lag_blocks_defaults_to_six_and_is_read_from_the_environment() {
+        assert_eq!(
+            base().validate().unwrap().max_lag_blocks,
+            DEFAULT_MAX_LAG_BLOCKS
+        );
+        let env =
+            RawConfig::from_env([("STAKINGD_MAX_LAG_BLOCKS".to_owned(), "9".to_owned())]).unwrap();
+        assert_eq!(
+            base().overridden_by(env).validate().unwrap().max_lag_blocks,
+            9
+        );
+        let bad = RawConfig::from_env([("STAKINGD_MAX_LAG_BLOCKS".to_owned(), "x".to_owned())]);
+        assert!(bad.unwrap_err().0.contains("STAKINGD_MAX_LAG_BLOCKS"));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bitcoin_rpc::{ChainEvent, FollowerConfig, RpcClient, StartPoint, TipFollower};
 use events::{Relay, RelayConfig, RelayWaker, Transport};
-use prometheus::Registry;
+use prometheus::{IntCounter, Registry};
 use store::{Db, DbOptions, INDEXER_LOCK};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ use crate::config::{IndexerConfig, QueueConfig};
 use crate::error::{ConfigError, IndexerError};
 use crate::group::Group;
 use crate::known::KnownTxids;
-use crate::metrics::IndexerMetrics;
+use crate::metrics::{IndexerMetrics, Operation};
 use crate::progress::Progress;
 use crate::retry::{retry, rpc_transient, MAX_BACKOFF};
 use crate::start::start_height;
@@ -78,12 +78,40 @@ async fn run_inner(
     shutdown: &CancellationToken,
     tasks: &CancellationToken,
 ) -> Result<(), IndexerError> {
-    if let Some(addr) = config.metrics_addr {
-        let (local, _) = crate::serve::spawn_metrics(addr, registry.clone(), tasks.clone()).await?;
-        tracing::info!(%local, "metrics at /metrics");
-    }
     let db = Db::connect(&DbOptions::new(config.database_url.as_str())).await?;
     db.migrate().await?;
+    let rpc = RpcClient::new(config.rpc.clone())?;
+    let relay = match (transport, &config.queue) {
+        (Some(t), _) => Some(t),
+        (None, QueueConfig::RabbitMq(c)) => {
+            let metrics = events::EventsMetrics::new();
+            metrics
+                .register(registry)
+                .map_err(|e| IndexerError::Metrics(e.to_string()))?;
+            Some(Transport::RabbitMq(events::RabbitMqTransport::lazy(
+                c.clone(),
+                metrics,
+            )))
+        }
+        (None, QueueConfig::InProcess) => {
+            tracing::warn!("queue is `inprocess` and no transport was handed in: events stay in the outbox table");
+            None
+        }
+    };
+    // The reference topology now, before waiting for the writer lock, the node or the
+    // activation height: a consumer that only binds finds its queues at once.
+    if let Some(t) = &relay {
+        let (t, token) = (t.clone(), tasks.clone());
+        tokio::spawn(async move { t.declare_topology_until_done(token).await });
+    }
+    if let Some(addr) = config.metrics_addr {
+        let ops = crate::health::ops(registry, &db, &rpc, relay.as_ref(), config);
+        let (local, _) = ops
+            .spawn(addr, tasks.clone())
+            .await
+            .map_err(|e| IndexerError::Metrics(e.to_string()))?;
+        tracing::info!(%local, "metrics at /metrics, readiness at /health/ready");
+    }
     let lock = match db.try_writer_lock(INDEXER_LOCK).await? {
         Some(lock) => lock,
         None => {
@@ -99,10 +127,14 @@ async fn run_inner(
     };
     tracing::info!(backend = %db.backend(), "writer lock taken");
     let (store, outbox) = (db.indexer(), db.outbox());
-    let rpc = RpcClient::new(config.rpc.clone())?;
-    let Some(info) = retry("getblockchaininfo", shutdown, rpc_transient, || {
-        rpc.get_blockchain_info()
-    })
+    let failures = metrics.failed(Operation::NodeRpc);
+    let Some(info) = retry(
+        "getblockchaininfo",
+        shutdown,
+        rpc_transient,
+        &failures,
+        || rpc.get_blockchain_info(),
+    )
     .await?
     else {
         return Ok(());
@@ -135,18 +167,11 @@ async fn run_inner(
     );
 
     let waker = RelayWaker::new();
-    let relay = match (transport, &config.queue) {
-        (Some(t), _) => Some(t),
-        (None, QueueConfig::RabbitMq(c)) => Some(Transport::RabbitMq(
-            events::RabbitMqTransport::lazy(c.clone(), events::EventsMetrics::new()),
-        )),
-        (None, QueueConfig::InProcess) => {
-            tracing::warn!("queue is `inprocess` and no transport was handed in: events stay in the outbox table");
-            None
-        }
-    };
     let mut relay_task = relay.map(|t| {
-        let relay = Relay::new(outbox.clone(), t, RelayConfig::default()).with_waker(waker.clone());
+        let relay_metrics = t.metrics().clone();
+        let relay = Relay::new(outbox.clone(), t, RelayConfig::default())
+            .with_waker(waker.clone())
+            .with_metrics(relay_metrics, "outbox");
         tokio::spawn(relay.run(tasks.clone()))
     });
 
@@ -167,7 +192,12 @@ async fn run_inner(
             prefetch: PREFETCH,
         },
     );
-    tokio::spawn(source(follower, tx, tasks.clone()));
+    tokio::spawn(source(
+        follower,
+        tx,
+        metrics.failed(Operation::BlockFetch),
+        tasks.clone(),
+    ));
 
     let confirmed_tvl = store.confirmed_tvl().await?;
     let known = KnownTxids::new(store.spendable_txids().await?);
@@ -299,6 +329,7 @@ async fn relay_done(
 async fn source(
     mut follower: TipFollower,
     tx: mpsc::Sender<Result<ChainEvent, IndexerError>>,
+    failures: IntCounter,
     shutdown: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(100);
@@ -312,6 +343,7 @@ async fn source(
                 }
             }
             Some(Err(e)) if e.is_transient() => {
+                failures.inc();
                 tracing::warn!(error = %e, ?delay, "fetching blocks failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -320,6 +352,7 @@ async fn source(
                 delay = (delay * 2).min(MAX_BACKOFF);
             }
             Some(Err(e)) => {
+                failures.inc();
                 let _ = tx.send(Err(e.into())).await;
                 return;
             }

@@ -29,6 +29,39 @@ pub struct IndexerMetrics {
     pub node_tip_height: IntGauge,
     pub lag_blocks: IntGauge,
     pub confirmed_tvl: IntGauge,
+    /// Failed node calls and database operations, by [`Operation`] (retried or fatal).
+    pub failed_operations: IntCounterVec,
+}
+
+/// What failed, the `operation` label of `si_failed_operations_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A node call at start (`getblockchaininfo`).
+    NodeRpc,
+    /// Fetching blocks from the node while following it.
+    BlockFetch,
+    /// Reading the stored state for a block.
+    DatabaseRead,
+    /// Writing blocks (state, tip and outbox in one transaction).
+    DatabaseWrite,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 4] = [
+        Operation::NodeRpc,
+        Operation::BlockFetch,
+        Operation::DatabaseRead,
+        Operation::DatabaseWrite,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::NodeRpc => "node_rpc",
+            Operation::BlockFetch => "block_fetch",
+            Operation::DatabaseRead => "database_read",
+            Operation::DatabaseWrite => "database_write",
+        }
+    }
 }
 
 fn gauge(name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
@@ -113,6 +146,13 @@ impl IndexerMetrics {
             node_tip_height: gauge("si_btc_tip_height", "the node's tip height")?,
             lag_blocks: gauge("si_lag_blocks", "node tip minus last processed height")?,
             confirmed_tvl: gauge("si_confirmed_tvl", "confirmed TVL in satoshi")?,
+            failed_operations: IntCounterVec::new(
+                Opts::new(
+                    "si_failed_operations_total",
+                    "failed node calls and database operations by operation (retried or fatal)",
+                ),
+                &["operation"],
+            )?,
         };
         registry.register(Box::new(m.start_height.clone()))?;
         registry.register(Box::new(m.last_processed_height.clone()))?;
@@ -135,7 +175,20 @@ impl IndexerMetrics {
         registry.register(Box::new(m.node_tip_height.clone()))?;
         registry.register(Box::new(m.lag_blocks.clone()))?;
         registry.register(Box::new(m.confirmed_tvl.clone()))?;
+        registry.register(Box::new(m.failed_operations.clone()))?;
+        // Every series exists from the start, so `increase()` sees the first failure.
+        for op in Operation::ALL {
+            m.failed(op);
+        }
+        for reorgs in [&m.major_reorgs, &m.minor_reorgs] {
+            reorgs.inc_by(0);
+        }
         Ok(m)
+    }
+
+    /// The failure counter of `op`.
+    pub fn failed(&self, op: Operation) -> IntCounter {
+        self.failed_operations.with_label_values(&[op.label()])
     }
 
     /// Counts what a committed block contained.

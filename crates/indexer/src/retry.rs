@@ -5,17 +5,20 @@ use std::future::Future;
 use std::time::Duration;
 
 use bitcoin_rpc::RpcError;
+use prometheus::IntCounter;
 use store::StoreError;
 use tokio_util::sync::CancellationToken;
 
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Retries `op` while it fails with a transient error (backoff up to 10 s); `Ok(None)` if
-/// `shutdown` fires meanwhile.
+/// `shutdown` fires meanwhile. Every failure, transient or not, counts in `failures` (the
+/// operator's signal that the node or the database is away while the indexer waits).
 pub(crate) async fn retry<T, E, F, Fut>(
     what: &str,
     shutdown: &CancellationToken,
     transient: impl Fn(&E) -> bool,
+    failures: &IntCounter,
     mut op: F,
 ) -> Result<Option<T>, E>
 where
@@ -28,6 +31,7 @@ where
         match op().await {
             Ok(v) => return Ok(Some(v)),
             Err(e) if transient(&e) => {
+                failures.inc();
                 tracing::warn!(error = %e, ?delay, "{what} failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(None),
@@ -35,7 +39,10 @@ where
                 }
                 delay = (delay * 2).min(MAX_BACKOFF);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                failures.inc();
+                return Err(e);
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::config::IndexerConfig;
 use crate::error::IndexerError;
 use crate::group::Group;
 use crate::known::KnownTxids;
-use crate::metrics::IndexerMetrics;
+use crate::metrics::{IndexerMetrics, Operation};
 use crate::processor::{prevouts, process_block, BlockInput, StoredView};
 use crate::progress::Progress;
 use crate::retry::{retry, store_transient};
@@ -93,9 +93,14 @@ impl BlockWriter<'_> {
         self.lock.check().await?;
         let store = &self.store;
         let writes = self.group.writes();
-        let outcomes = match retry("writing blocks", shutdown, store_transient, || {
-            store.apply_blocks(writes)
-        })
+        let failures = self.metrics.failed(Operation::DatabaseWrite);
+        let outcomes = match retry(
+            "writing blocks",
+            shutdown,
+            store_transient,
+            &failures,
+            || store.apply_blocks(writes),
+        )
         .await
         {
             Ok(Some(o)) => o,
@@ -150,6 +155,7 @@ impl BlockWriter<'_> {
             "looking up spent outputs",
             shutdown,
             store_transient,
+            &self.metrics.failed(Operation::DatabaseRead),
             || store.lookup_spent(prevs),
         )
         .await?

@@ -15,6 +15,9 @@
 //! warning for plain `http://` to another machine, and [`read_limited`] to read an answer only
 //! up to a size.
 //!
+//! **Operations** ([`Ops`]): the `/metrics`, `/health`, `/health/live` and `/health/ready`
+//! endpoint of every service, with cached, time-bounded readiness checks.
+//!
 //! Everything uses rustls with the `ring` provider.
 //!
 //! **Redaction** ([`redact_url`]): the one way every crate shows a URL that may hold a password.
@@ -26,6 +29,7 @@ mod fd;
 #[cfg(feature = "flood")]
 pub mod flood;
 mod limits;
+pub mod ops;
 mod redact;
 mod server;
 mod stats;
@@ -42,6 +46,7 @@ pub use limits::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_GRACE, DEFAULT_TLS_HANDSHAKE_TIMEOUT,
 };
+pub use ops::{Ops, OpsBuilder, OpsError, Readiness};
 pub use redact::{redact_url, REDACTED};
 pub use server::{serve, Server};
 pub use stats::ServerStats;

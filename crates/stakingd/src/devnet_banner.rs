@@ -119,6 +119,10 @@ pub fn banner(
             run.esplora_url
         ),
         format!(
+            "metrics:      {} (every service; readiness at /health/ready)",
+            run.metrics_url
+        ),
+        format!(
             "committee:    {} covenant signers on 127.0.0.1 ports {}, quorum {}",
             signers.len(),
             ports.join(","),

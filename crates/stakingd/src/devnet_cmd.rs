@@ -57,6 +57,10 @@ pub struct DevnetArgs {
     /// Staking API port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8092, env = "STAKINGD_DEVNET_API_PORT")]
     pub api_port: u16,
+    /// Port on 127.0.0.1 of the one `/metrics` (and `/health/ready`) of every service the
+    /// devnet runs (0 picks a free one).
+    #[arg(long, default_value_t = 0, env = "STAKINGD_DEVNET_METRICS_PORT")]
+    pub metrics_port: u16,
     /// Covenant committee size (each member is a signing server on its own loopback port).
     /// Fixed when the data directory is created.
     #[arg(long, value_name = "N")]

@@ -248,6 +248,8 @@ pub struct RunningSigner {
     pub public_key: PublicKey,
     pub addr: SocketAddr,
     pub config_path: PathBuf,
+    /// The signer's metrics, served on the devnet's `/metrics` with `service="signer-<i>"`.
+    pub registry: prometheus::Registry,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -330,8 +332,8 @@ pub async fn start_signers(
                 let _ignored = bound_tx.send(bound);
             },
         ));
-        let addr = match bound_rx.await {
-            Ok(bound) => bound.api,
+        let (addr, registry) = match bound_rx.await {
+            Ok(bound) => (bound.api, bound.registry),
             Err(_) => {
                 let reason = match task.await {
                     Ok(Err(e)) => format!("{e:#}"),
@@ -345,6 +347,7 @@ pub async fn start_signers(
             public_key: *public_key,
             addr,
             config_path,
+            registry,
             task,
         });
     }

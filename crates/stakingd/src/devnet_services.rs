@@ -8,7 +8,7 @@ use bitcoin_rpc::{RpcAuth, RpcConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::devnet_committee::{RunningSigner, Setup};
-use crate::devnet_stack::{spawn_service, Exits, Running, Service};
+use crate::devnet_stack::{spawn_service, Exits, Registries, Running, Service};
 
 fn rpc_config(run: &Running) -> RpcConfig {
     RpcConfig::new(
@@ -26,6 +26,7 @@ pub fn start(
     setup: &Setup,
     signers: &[RunningSigner],
     transport: &events::Transport,
+    registries: &Registries,
     shutdown: &CancellationToken,
     exits: &Exits,
 ) -> anyhow::Result<Vec<Service>> {
@@ -40,8 +41,8 @@ pub fn start(
     {
         let transport = transport.clone();
         let token = shutdown.clone();
+        let registry = registries.expiry.clone();
         services.push(spawn_service("expiry checker", exits, async move {
-            let registry = prometheus::Registry::new();
             expiry_checker::run_with(expiry, Some(transport), &registry, token)
                 .await
                 .context("expiry checker")
@@ -71,8 +72,9 @@ pub fn start(
         .context("the devnet's unbonding pipeline config")?;
     {
         let token = shutdown.clone();
+        let metrics = registries.pipeline.clone();
         services.push(spawn_service("unbonding pipeline", exits, async move {
-            unbonding_pipeline::run(pipeline, token)
+            unbonding_pipeline::run_with(pipeline, metrics, token)
                 .await
                 .context("unbonding pipeline")
         }));

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bitcoin_rpc::{RpcAuth, RpcClient, RpcConfig};
-use events::{ConsumeOutcome, EventsMetrics, QueueName, Transport};
+use events::{EventsMetrics, QueueName, Transport};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -69,12 +69,49 @@ fn in_flight(metrics: &EventsMetrics) -> u64 {
         .into_iter()
         .map(|q| {
             let name = q.as_str();
-            metrics.published_count(name).saturating_sub(
-                metrics.consumed_count(name, ConsumeOutcome::Processed)
-                    + metrics.consumed_count(name, ConsumeOutcome::Unprocessable),
-            )
+            metrics
+                .published_count(name)
+                .saturating_sub(metrics.finished_count(name))
         })
         .sum()
+}
+
+/// The registries of the services the devnet runs, served together by `devnet_ops`.
+#[derive(Debug)]
+pub struct Registries {
+    pub indexer: prometheus::Registry,
+    pub expiry: prometheus::Registry,
+    pub pipeline: unbonding_pipeline::metrics::Metrics,
+    signers: Vec<prometheus::Registry>,
+}
+
+impl Registries {
+    fn new(signers: &[devnet_committee::RunningSigner]) -> anyhow::Result<Self> {
+        Ok(Registries {
+            indexer: prometheus::Registry::new(),
+            expiry: prometheus::Registry::new(),
+            pipeline: unbonding_pipeline::metrics::Metrics::new()
+                .context("creating the pipeline's metrics")?,
+            signers: signers.iter().map(|s| s.registry.clone()).collect(),
+        })
+    }
+
+    /// Every (service label, registry), the API's (which holds the queue metrics) included.
+    fn sources(&self, api: &prometheus::Registry) -> Vec<(String, prometheus::Registry)> {
+        let mut all = vec![
+            ("indexer".to_owned(), self.indexer.clone()),
+            ("api".to_owned(), api.clone()),
+            ("expiry-checker".to_owned(), self.expiry.clone()),
+            (
+                "unbonding-pipeline".to_owned(),
+                self.pipeline.registry().clone(),
+            ),
+        ];
+        for (i, registry) in self.signers.iter().enumerate() {
+            all.push((format!("signer-{i}"), registry.clone()));
+        }
+        all
+    }
 }
 
 /// What the rest of the process needs to know about the running devnet.
@@ -90,6 +127,8 @@ pub struct Running {
     pub database_url: String,
     pub queue: String,
     pub block_interval: Option<u64>,
+    /// The `/metrics` of every service (set once it listens).
+    pub metrics_url: String,
 }
 
 impl Running {
@@ -297,7 +336,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         devnet_committee::start_signers(&setup, &access, args.signer_base_port, &base).await?;
 
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, api_port));
-    let run = Running {
+    let mut run = Running {
         datadir: datadir.clone(),
         rpc_url: chain.rpc_url.clone(),
         rpc_user: chain.rpc_user.clone(),
@@ -310,6 +349,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| "in-process".to_owned()),
         block_interval,
+        metrics_url: String::new(),
     };
     let amqp = args
         .amqp_url
@@ -337,6 +377,18 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let registries = Registries::new(&signers)?;
+    run.metrics_url = format!(
+        "http://{}/metrics",
+        crate::devnet_ops::spawn(
+            args.metrics_port,
+            &registries.sources(&service.metrics.registry),
+            run.rpc()?,
+            service.store.clone(),
+            base.clone(),
+        )
+        .await?
+    );
     let api_task = {
         let transport = transport.clone();
         let token = consumers.clone();
@@ -351,15 +403,21 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     {
         let transport = transport.clone();
         let token = producers.clone();
+        let registry = registries.indexer.clone();
         producer_tasks.push(spawn_service("indexer", &exits, async move {
-            let registry = prometheus::Registry::new();
             indexer::run_with(indexer_cfg, Some(transport), &registry, token)
                 .await
                 .context("indexer")
         }));
     }
     producer_tasks.extend(crate::devnet_services::start(
-        &run, &setup, &signers, &transport, &producers, &exits,
+        &run,
+        &setup,
+        &signers,
+        &transport,
+        &registries,
+        &producers,
+        &exits,
     )?);
 
     crate::devnet_banner::write_summary(&run, &setup, &signers)?;

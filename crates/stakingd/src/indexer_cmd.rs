@@ -12,7 +12,7 @@ use indexer::{IndexerError, RawConfig};
 #[derive(Debug, Args)]
 pub struct IndexerArgs {
     /// TOML config file (keys: network, params, database_url, start_height,
-    /// extra_event_enabled, metrics_addr, [bitcoind] url/user/password/cookie_file/
+    /// extra_event_enabled, metrics_addr, max_lag_blocks, [bitcoind] url/user/password/cookie_file/
     /// timeout_secs/poll_interval_ms, [queue] url/queue_type/queue_prefix).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -31,9 +31,13 @@ pub struct IndexerArgs {
     /// Also publish a confirmed_info event after every block.
     #[arg(long)]
     extra_event_enabled: bool,
-    /// host:port of /metrics, or `off`.
+    /// host:port of /metrics, /health, /health/live and /health/ready, or `off`.
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// /health/ready answers 503 when the indexer is more than this many blocks behind the
+    /// node's tip beyond the confirmation window [default: 6].
+    #[arg(long, value_name = "BLOCKS")]
+    max_lag_blocks: Option<u32>,
     /// bitcoind RPC URL, e.g. http://127.0.0.1:38332.
     #[arg(long)]
     bitcoind_url: Option<String>,
@@ -79,6 +83,7 @@ impl IndexerArgs {
             start_height: self.start_height,
             extra_event_enabled: self.extra_event_enabled.then_some(true),
             metrics_addr: self.metrics_addr.clone(),
+            max_lag_blocks: self.max_lag_blocks,
             ..RawConfig::default()
         };
         flags.bitcoind.url = self.bitcoind_url.clone();

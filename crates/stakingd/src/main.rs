@@ -19,6 +19,7 @@ mod devnet_demo;
 mod devnet_demo_staker;
 mod devnet_lock;
 mod devnet_mempool;
+mod devnet_ops;
 mod devnet_redelivery;
 mod devnet_services;
 mod devnet_stack;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod metrics_check;
+
 /// A running `stakingd devnet` with its stdout collected line by line.
 struct Devnet {
     child: Child,
@@ -495,4 +497,42 @@ fn ctrl_c_mid_demo_loses_nothing_and_the_restart_finishes_the_pending_unbonding(
     }
     second.signal("TERM");
     assert!(second.wait(Duration::from_secs(60)).success());
+}
+
+#[test]
+fn one_metrics_url_serves_every_service_and_every_dashboard_query_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut devnet = Devnet::start(&dir.path().join("devnet"), &["--demo"]);
+    let url = devnet.printed("metrics:", Duration::from_secs(120));
+    let url = url.split_whitespace().next().unwrap().to_owned();
+    let base = url.trim_end_matches("/metrics").to_owned();
+    let started = Instant::now();
+    while !devnet
+        .stdout()
+        .iter()
+        .any(|l| l.starts_with("demo complete"))
+    {
+        assert!(
+            started.elapsed() < DEMO_TIMEOUT,
+            "the demo did not complete; stderr:\n{}",
+            devnet.stderr_tail()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (code, text) = http(&base, "GET", "/metrics", None, "");
+    assert_eq!(code, 200);
+    let problems = metrics_check::unresolved(&text);
+    assert!(problems.is_empty(), "{problems:#?}");
+    // What the demo did, counted by each service.
+    let count = |name: &str, labels: &[&str]| metrics_check::sum(&text, name, labels);
+    assert!(count("si_total_staking_txs", &[r#"tx_type="active""#]) >= 2.0);
+    assert!(count("events_consumed_total", &[r#"outcome="applied""#]) >= 2.0);
+    assert!(count("expiry_events_emitted_total", &[]) >= 1.0);
+    assert!(count("unbonding_pipeline_requests_total", &[r#"outcome="sent""#]) >= 1.0);
+    assert!(count("signer_requests_total", &[r#"outcome="signed""#]) >= 1.0);
+    assert!(count("http_request_duration_seconds_count", &[]) >= 1.0);
+    let (code, body) = http(&base, "GET", "/health/ready", None, "");
+    assert_eq!(code, 200, "{body}");
+    devnet.signal("INT");
+    assert!(devnet.wait(Duration::from_secs(60)).success());
 }

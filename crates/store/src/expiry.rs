@@ -177,6 +177,16 @@ impl ExpiryStore {
         ))
     }
 
+    /// Expiry outbox rows not yet sent (claimed or not): the relay's backlog.
+    pub async fn unsent_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .db
+            .query("SELECT COUNT(*) FROM api_expiry_outbox WHERE sent_at IS NULL")
+            .scalar("count unsent expiry outbox rows")
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Claims up to `limit` unsent expiry outbox rows for `owner` until `lease` from now:
     /// unclaimed ones, ones whose lease ran out, and ones `owner` already holds.
     async fn claim_outbox(
@@ -289,5 +299,9 @@ impl Outbox for ExpiryOutbox {
     async fn mark_sent(&self, ids: &[i64]) -> Result<(), OutboxError> {
         self.store.mark_outbox_sent(ids).await?;
         Ok(())
+    }
+
+    async fn backlog(&self) -> Result<Option<u64>, OutboxError> {
+        Ok(Some(self.store.unsent_count().await?))
     }
 }

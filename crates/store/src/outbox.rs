@@ -121,6 +121,10 @@ impl Outbox for OutboxStore {
         OutboxStore::mark_sent(self, ids).await?;
         Ok(())
     }
+
+    async fn backlog(&self) -> Result<Option<u64>, OutboxError> {
+        Ok(Some(self.unsent_count().await?))
+    }
 }
 
 impl From<NewOutboxRow> for OutboxEvent {

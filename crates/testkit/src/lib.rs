@@ -5,12 +5,16 @@
 //! a test run leaves nothing on the shared server (CI runs on the same server many times).
 //! [`QueueCleanup`] does the same for a test's RabbitMQ queues. [`tls`] gives servers under
 //! test a certificate, and tests of descriptor exhaustion a lower open-file limit.
+//! [`Proxy`] lets a test stop and restart the path to a node, database or broker without
+//! touching the shared server.
 //!
 //! A test whose service is unreachable fails with a sentence saying how to start it, unless the
 //! developer opted into skipping ([`service_unreachable`], [`ALLOW_SKIP_VAR`]; never with
 //! `CI=true`).
 
 mod help;
+mod http;
+mod proxy;
 mod services;
 pub mod tls;
 
@@ -22,6 +26,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection};
 
 pub use help::{help_password_leaks, HELP_MARKER};
+pub use http::{http_get, sample};
+pub use proxy::{authority, target_of, Proxy};
 pub use services::{
     ci, redact_url, service_unreachable, skip_allowed, skip_summary, unreachable_message, Service,
     ALLOW_SKIP_VAR,

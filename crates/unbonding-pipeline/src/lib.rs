@@ -8,7 +8,7 @@
 //! signatures and broadcast with a fee cap equal to the unbonding fee ([`broadcast`]), record
 //! the outcome: `sent`, a retry after a backoff, or terminal `failed` with its reason.
 //!
-//! [`run`] is the daemon, [`run_once`] the cron form, [`retry_failed`] re-queues failures.
+//! [`run`] is the daemon (its `/metrics` and `/health/ready` from [`Pipeline::ops`]), [`run_once`] the cron form, [`retry_failed`] re-queues failures.
 
 pub mod broadcast;
 pub mod check;
@@ -32,11 +32,24 @@ pub use pipeline::{Pipeline, Summary};
 /// processes requests as they arrive. Returns an error only for fatal problems (configuration,
 /// database, metrics port).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), PipelineError> {
-    let pipeline = Pipeline::connect(config).await?;
+    run_with(config, metrics::Metrics::new()?, shutdown).await
+}
+
+/// [`run`] recording into `metrics` (which the caller may also serve).
+pub async fn run_with(
+    config: Config,
+    metrics: metrics::Metrics,
+    shutdown: CancellationToken,
+) -> Result<(), PipelineError> {
+    let pipeline = Pipeline::connect_with(config, metrics).await?;
     let metrics_task = match pipeline.config().metrics_addr {
         Some(addr) => {
-            let (bound, task) = pipeline.metrics().serve(addr, shutdown.clone()).await?;
-            tracing::info!(%bound, "unbonding pipeline metrics on /metrics");
+            let (bound, task) = pipeline
+                .ops()
+                .spawn(addr, shutdown.clone())
+                .await
+                .map_err(|e| PipelineError::Metrics(e.to_string()))?;
+            tracing::info!(%bound, "unbonding pipeline metrics on /metrics, readiness on /health/ready");
             Some(task)
         }
         None => None,

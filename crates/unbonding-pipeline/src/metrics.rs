@@ -1,17 +1,13 @@
 //! Prometheus metrics, in a registry of their own per pipeline (several pipelines can share a
-//! process, e.g. in tests), served on `/metrics` with `/health`.
+//! process, e.g. in tests), served by [`net::Ops`] on `/metrics` with the health endpoints.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::{header, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use bitcoin::secp256k1::PublicKey;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::error::PipelineError;
 
@@ -24,6 +20,7 @@ pub struct Metrics {
     signer_latency: HistogramVec,
     attempt_latency: HistogramVec,
     by_state: IntGaugeVec,
+    committee_margin: IntGauge,
 }
 
 impl Metrics {
@@ -51,10 +48,10 @@ impl Metrics {
         let signer_latency = HistogramVec::new(
             HistogramOpts::new(
                 "unbonding_pipeline_signer_seconds",
-                "Duration of one covenant signer call",
+                "Duration of one covenant signer call, by member",
             )
             .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0]),
-            &[],
+            &["covenant_pk"],
         )
         .map_err(err)?;
         let attempt_latency = HistogramVec::new(
@@ -84,7 +81,19 @@ impl Metrics {
         registry
             .register(Box::new(attempt_latency.clone()))
             .map_err(err)?;
+        let committee_margin = IntGauge::new(
+            "unbonding_pipeline_committee_margin",
+            "Members of the last request's committee not (yet) seen failing, minus its quorum: \
+             0 means one more failing signer stops unbondings, below 0 means they stopped",
+        )
+        .map_err(err)?;
         registry.register(Box::new(by_state.clone())).map_err(err)?;
+        registry
+            .register(Box::new(committee_margin.clone()))
+            .map_err(err)?;
+        for outcome in ["sent", "already_sent", "lease_lost"] {
+            requests.with_label_values(&[outcome]);
+        }
         Ok(Self {
             registry,
             requests,
@@ -92,7 +101,20 @@ impl Metrics {
             signer_latency,
             attempt_latency,
             by_state,
+            committee_margin,
         })
+    }
+
+    /// The registry to serve.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Records the margin of the last signature collection (see the metric's help).
+    pub fn committee_margin(&self, members: usize, failed: usize, quorum: usize) {
+        let margin = i64::try_from(members.saturating_sub(failed)).unwrap_or(i64::MAX)
+            - i64::try_from(quorum).unwrap_or(i64::MAX);
+        self.committee_margin.set(margin);
     }
 
     pub fn outcome(&self, label: &str) {
@@ -117,9 +139,9 @@ impl Metrics {
             .get()
     }
 
-    pub fn signer_latency(&self, d: Duration) {
+    pub fn signer_latency(&self, key: &PublicKey, d: Duration) {
         self.signer_latency
-            .with_label_values(&[])
+            .with_label_values(&[&key.to_string()])
             .observe(d.as_secs_f64());
     }
 
@@ -146,53 +168,5 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut body)
             .map_err(|e| PipelineError::Metrics(e.to_string()))?;
         String::from_utf8(body).map_err(|e| PipelineError::Metrics(e.to_string()))
-    }
-
-    /// Binds `addr` (a taken port is reported at start) and serves until `shutdown`.
-    pub async fn serve(
-        &self,
-        addr: SocketAddr,
-        shutdown: CancellationToken,
-    ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), PipelineError> {
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            PipelineError::Metrics(format!(
-                "cannot listen on {addr}: {e} (set metrics_addr to a free host:port, or `off`)"
-            ))
-        })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| PipelineError::Metrics(e.to_string()))?;
-        let metrics = self.clone();
-        let app = Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let metrics = metrics.clone();
-                    async move {
-                        match metrics.render() {
-                            Ok(text) => (
-                                StatusCode::OK,
-                                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                                text,
-                            ),
-                            Err(e) => (
-                                StatusCode::INTERNAL_SERVER_ERROR,
-                                [(header::CONTENT_TYPE, "text/plain")],
-                                e.to_string(),
-                            ),
-                        }
-                    }
-                }),
-            )
-            .route("/health", get(|| async { "ok" }));
-        let handle = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "metrics endpoint stopped");
-            }
-        });
-        Ok((local, handle))
     }
 }

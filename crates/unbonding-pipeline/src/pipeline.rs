@@ -82,6 +82,7 @@ pub struct Pipeline {
 #[derive(Debug)]
 struct Inner {
     config: Config,
+    db: Db,
     store: UnbondingStore,
     rpc: RpcClient,
     committee: Committee,
@@ -95,6 +96,12 @@ impl Pipeline {
     /// Checks the config, connects the database (migrating it if `config.migrate`) and builds
     /// the clients. Does not contact the node or the signers.
     pub async fn connect(config: Config) -> Result<Self, PipelineError> {
+        Self::connect_with(config, Metrics::new()?).await
+    }
+
+    /// [`Pipeline::connect`] recording into `metrics` (an embedding process that serves them
+    /// itself, e.g. `stakingd devnet`).
+    pub async fn connect_with(config: Config, metrics: Metrics) -> Result<Self, PipelineError> {
         config.check()?;
         let db = Db::connect(&DbOptions {
             url: config.database_url.clone(),
@@ -115,11 +122,12 @@ impl Pipeline {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                db,
                 store,
                 rpc,
                 committee,
                 heights: check::Heights::default(),
-                metrics: Metrics::new()?,
+                metrics,
                 token,
             }),
         })
@@ -127,6 +135,27 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The operations endpoint: the metrics, and readiness of the database and the node.
+    pub fn ops(&self) -> net::Ops {
+        let (db, rpc) = (self.inner.db.clone(), self.inner.rpc.clone());
+        net::Ops::builder()
+            .registry(self.inner.metrics.registry())
+            .check("database", move || {
+                let db = db.clone();
+                async move { db.ping().await.map_err(|e| e.to_string()) }
+            })
+            .check("node", move || {
+                let rpc = rpc.clone();
+                async move {
+                    rpc.get_block_count()
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+            })
+            .build()
     }
 
     pub fn store(&self) -> &UnbondingStore {

@@ -179,6 +179,11 @@ impl Committee {
                 }
             }
         }
+        metrics.committee_margin(
+            prepared.version.covenant_pks.len(),
+            collected.failures.len(),
+            quorum,
+        );
         collected
     }
 
@@ -190,7 +195,7 @@ impl Committee {
     ) -> (PublicKey, Result<schnorr::Signature, SignerFailure>) {
         let started = Instant::now();
         let answer = self.ask_inner(endpoint, prepared).await;
-        metrics.signer_latency(started.elapsed());
+        metrics.signer_latency(&endpoint.public_key, started.elapsed());
         (endpoint.public_key, answer)
     }
 

@@ -84,6 +84,29 @@ async fn quorum_despite_three_bad_members(backend: Backend) {
     assert_eq!(m.signer_count(&bad(6), "valid"), 0);
     let rendered = m.render().unwrap();
     assert!(rendered.contains("unbonding_pipeline_requests_total{outcome=\"sent\"} 3"));
+    // Signer latency per member: at least quorum answers per request, from at least quorum
+    // members; the committee margin (9 members, quorum 6, at most 3 seen failing) is 0..=3.
+    let latency: Vec<(String, f64)> = rendered
+        .lines()
+        .filter_map(|l| l.strip_prefix("unbonding_pipeline_signer_seconds_count{covenant_pk=\""))
+        .map(|l| {
+            let (key, value) = l.split_once("\"} ").unwrap();
+            (key.to_owned(), value.parse().unwrap())
+        })
+        .collect();
+    assert!(latency.len() >= 6, "{latency:?}");
+    assert!(
+        latency.iter().map(|(_, n)| n).sum::<f64>() >= 18.0,
+        "{latency:?}"
+    );
+    let margin = rendered
+        .lines()
+        .find_map(|l| l.strip_prefix("unbonding_pipeline_committee_margin "))
+        .unwrap();
+    assert!(
+        (0..=3).contains(&margin.parse::<i64>().unwrap()),
+        "{margin}"
+    );
     world.stop().await;
 }
 on_both_backends!(

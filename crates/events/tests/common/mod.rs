@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use events::{
-    HandlerError, Message, MessageHandler, QueueName, QueueNaming, QueueType, RabbitMqConfig,
+    Handled, HandlerError, Message, MessageHandler, QueueName, QueueNaming, QueueType,
+    RabbitMqConfig,
 };
 use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -252,7 +253,7 @@ impl Recorder {
 }
 
 impl MessageHandler for Recorder {
-    async fn handle(&self, message: &Message) -> Result<(), HandlerError> {
+    async fn handle(&self, message: &Message) -> Result<Handled, HandlerError> {
         if self.in_flight.fetch_add(1, Ordering::SeqCst) > 0 {
             self.overlapped.store(true, Ordering::SeqCst);
         }
@@ -274,7 +275,7 @@ impl MessageHandler for Recorder {
                 "induced failure of call {index}"
             )))
         } else {
-            Ok(())
+            Ok(Handled::Applied)
         }
     }
 
