@@ -178,7 +178,8 @@ pub fn encode_token<T: Serialize>(token: &T) -> String {
     URL_SAFE.encode(serde_json::to_vec(token).unwrap_or_default())
 }
 
-/// The answer to a token that decodes but is not one we could have issued (`spec/api.md` §2.3).
+/// The answer to a token that decodes but is not one we could have issued
+/// (`docs/reference.md#pagination-tokens`).
 pub fn invalid_token() -> ApiError {
     ApiError::bad_request("Invalid pagination token")
 }

@@ -7,7 +7,7 @@
 //! reference's MAC covers the body alone, so a timestamp would either be required (and every
 //! reference pipeline refused) or optional (and an attacker replays without it). A replay is
 //! harmless anyway: it yields another signature over the same canonical unbonding tx
-//! (`spec/unbonding-and-signer.md` §4.2), and the rate limit bounds its cost.
+//! (`docs/decisions.md#covenant-signer`), and the rate limit bounds its cost.
 
 use std::fmt;
 
