@@ -283,11 +283,7 @@ fn unknown_keys(table: &toml::Table, prefix: &str) -> Vec<String> {
 
 /// The key of [`SETTINGS`] closest to `key` (fewest edits).
 fn nearest_setting(key: &str) -> &'static str {
-    SETTINGS
-        .iter()
-        .map(|(k, _)| *k)
-        .min_by_key(|k| strsim::levenshtein(key, k))
-        .unwrap_or("params")
+    plumbing::nearest_key(key, SETTINGS.iter().map(|(k, _)| *k)).unwrap_or("params")
 }
 
 fn is_set(table: &toml::Table, key: &str) -> bool {

@@ -261,7 +261,7 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<text>"),
-            reason: e.message().to_owned(),
+            reason: plumbing::toml_error_message(&e),
         })?;
         config.validate()?;
         Ok(config)
@@ -515,6 +515,13 @@ mod tests {
 
     fn err(text: &str) -> String {
         Config::from_toml(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named_with_the_nearest_valid_one() {
+        let text = err(&MINIMAL.replace("pass = ", "passs = "));
+        assert!(text.contains("unknown field `passs`"), "{text}");
+        assert!(text.contains("did you mean `pass`?"), "{text}");
     }
 
     #[test]

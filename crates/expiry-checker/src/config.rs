@@ -169,7 +169,8 @@ fn pick<T>(over: Option<T>, base: Option<T>) -> Option<T> {
 impl RawConfig {
     /// Parses a TOML file's text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(format!("config file: {e}")))
+        toml::from_str(text)
+            .map_err(|e| ConfigError(format!("config file: {}", plumbing::explain_toml_error(&e))))
     }
 
     /// Reads a TOML file.

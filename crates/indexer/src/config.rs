@@ -93,7 +93,8 @@ fn pick<T>(over: Option<T>, base: Option<T>) -> Option<T> {
 impl RawConfig {
     /// Parses a TOML file's text.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(format!("config file: {e}")))
+        toml::from_str(text)
+            .map_err(|e| ConfigError(format!("config file: {}", plumbing::explain_toml_error(&e))))
     }
 
     /// Reads a TOML file.
@@ -390,6 +391,13 @@ pub const DEFAULT_MAX_LAG_BLOCKS: u32 = 6;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_key_is_named_with_the_nearest_valid_one() {
+        let e = RawConfig::from_toml("netwrok = \"signet\"\n").unwrap_err();
+        assert!(e.0.contains("unknown field `netwrok`"), "{}", e.0);
+        assert!(e.0.contains("did you mean `network`?"), "{}", e.0);
+    }
 
     fn base() -> RawConfig {
         RawConfig::from_toml(

@@ -293,7 +293,9 @@ fn pick<T>(over: Option<T>, base: Option<T>) -> Option<T> {
 
 impl RawConfig {
     pub fn from_toml(text: &str) -> Result<Self, PipelineError> {
-        toml::from_str(text).map_err(|e| PipelineError::Config(format!("config file: {e}")))
+        toml::from_str(text).map_err(|e| {
+            PipelineError::Config(format!("config file: {}", plumbing::explain_toml_error(&e)))
+        })
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Self, PipelineError> {
