@@ -264,7 +264,7 @@ impl RabbitMqTransport {
     /// Declares the full reference topology (all seven queues, their delay queues, the
     /// dead-letter exchange and bindings) now, through the publishing connection: what a
     /// publisher does at start-up so consumers that only bind find the queues
-/// (`docs/reference.md#queue-topology`).
+    /// (`docs/reference.md#queue-topology`).
     pub async fn declare_topology(&self) -> Result<(), EventsError> {
         self.publish_channel().await.map(drop)
     }
