@@ -1,11 +1,21 @@
 //! Config-file typos: the unknown key and the nearest valid one.
 
-/// `error`'s message, plus `did you mean `KEY`?` when it is serde's unknown-field error (the
+/// `error`'s message, plus ``did you mean `KEY`?`` when it is serde's unknown-field error (the
 /// message lists the valid keys; the nearest by edit distance is named). Other errors are
-/// returned as they are. The message is toml's own (with the line and column of the error).
+/// returned as they are. The message is toml's own, with the line, column and the offending
+/// line of the file.
 pub fn explain_toml_error(error: &toml::de::Error) -> String {
-    let text = error.to_string();
-    match suggestion(error.message()) {
+    with_hint(&error.to_string(), error.message())
+}
+
+/// [`explain_toml_error`] without toml's excerpt of the file: the bare message (and the hint),
+/// for callers that say where the error is themselves.
+pub fn toml_error_message(error: &toml::de::Error) -> String {
+    with_hint(error.message(), error.message())
+}
+
+fn with_hint(text: &str, message: &str) -> String {
+    match suggestion(message) {
         Some(hint) => format!("{}; {hint}", text.trim_end()),
         None => text.trim_end().to_owned(),
     }
