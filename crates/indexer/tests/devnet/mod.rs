@@ -249,6 +249,25 @@ impl Harness {
         }
     }
 
+    /// Waits until the indexer has stored every block confirmed at the node's tip, without
+    /// looking at the outbox: [`Self::settle`] looks for the tip's `btc_info` among the unsent
+    /// rows, which a running relay sends (and so takes out of that list) as they come.
+    pub async fn settle_stored(&self) {
+        let want = (self.tip() + 1).saturating_sub(self.depth);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stored = self.store.tip().await.unwrap().map_or(0, |t| t.height);
+            if stored >= want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "indexer did not store height {want} (stored {stored})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every queued event body of `queue`, in order.
     pub async fn events(&self, queue: &str) -> Vec<Value> {
         self.outbox
