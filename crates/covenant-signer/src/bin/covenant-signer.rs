@@ -52,22 +52,8 @@ enum Command {
     },
     /// Create an encrypted key file and print its 33-byte compressed public key.
     Keygen {
-        /// Where to write the key file (never overwritten).
-        #[arg(long)]
-        out: PathBuf,
-        /// Read the passphrase from this file.
-        #[arg(long, conflicts_with = "passphrase_env")]
-        passphrase_file: Option<PathBuf>,
-        /// Read the passphrase from this environment variable.
-        #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
-        passphrase_env: String,
-        /// Argon2id memory in KiB; at least 19456 (19 MiB, OWASP's minimum for Argon2id), the
-        /// default.
-        #[arg(long, default_value_t = KdfCost::MINIMUM.memory_kib)]
-        kdf_memory_kib: u32,
-        /// Argon2id passes; at least 2 (OWASP's minimum with 19 MiB), the default.
-        #[arg(long, default_value_t = KdfCost::MINIMUM.iterations)]
-        kdf_iterations: u32,
+        #[command(flatten)]
+        new: NewKeyFile,
     },
     /// Re-encrypt a key file at the default (minimum) Argon2id cost or more, with the same
     /// passphrase and key; prints the public key. For files made below the minimum.
@@ -75,21 +61,8 @@ enum Command {
         /// The key file to open.
         #[arg(long)]
         key_file: PathBuf,
-        /// Where to write the re-encrypted file (never overwritten).
-        #[arg(long)]
-        out: PathBuf,
-        /// Read the passphrase from this file.
-        #[arg(long, conflicts_with = "passphrase_env")]
-        passphrase_file: Option<PathBuf>,
-        /// Read the passphrase from this environment variable.
-        #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
-        passphrase_env: String,
-        /// Argon2id memory in KiB; at least 19456 (19 MiB), the default.
-        #[arg(long, default_value_t = KdfCost::MINIMUM.memory_kib)]
-        kdf_memory_kib: u32,
-        /// Argon2id passes; at least 2, the default.
-        #[arg(long, default_value_t = KdfCost::MINIMUM.iterations)]
-        kdf_iterations: u32,
+        #[command(flatten)]
+        new: NewKeyFile,
     },
     /// Check a config and params file and print what the server would use.
     Check {
@@ -170,37 +143,15 @@ fn run(command: Command) -> anyhow::Result<()> {
                 result
             })
         }
-        Command::Keygen {
-            out,
-            passphrase_file,
-            passphrase_env,
-            kdf_memory_kib,
-            kdf_iterations,
-        } => {
-            let cost = checked_cost(&out, kdf_memory_kib, kdf_iterations)?;
-            let passphrase = passphrase_source(passphrase_file, passphrase_env).read()?;
-            let key = CovenantKey::generate();
-            key.save(&out, &passphrase, cost)
-                .with_context(|| format!("cannot create key file {}", out.display()))?;
-            println!("{}", hex::encode(key.public_key().serialize()));
-            Ok(())
+        Command::Keygen { new } => {
+            let (cost, passphrase) = new.cost_and_passphrase()?;
+            new.write(&CovenantKey::generate(), &passphrase, cost)
         }
-        Command::Rekey {
-            key_file,
-            out,
-            passphrase_file,
-            passphrase_env,
-            kdf_memory_kib,
-            kdf_iterations,
-        } => {
-            let cost = checked_cost(&out, kdf_memory_kib, kdf_iterations)?;
-            let passphrase = passphrase_source(passphrase_file, passphrase_env).read()?;
+        Command::Rekey { key_file, new } => {
+            let (cost, passphrase) = new.cost_and_passphrase()?;
             let key = CovenantKey::load(&key_file, &passphrase)
                 .with_context(|| format!("cannot unlock key file {}", key_file.display()))?;
-            key.save(&out, &passphrase, cost)
-                .with_context(|| format!("cannot create key file {}", out.display()))?;
-            println!("{}", hex::encode(key.public_key().serialize()));
-            Ok(())
+            new.write(&key, &passphrase, cost)
         }
         Command::Check { config, params } => {
             let config = Config::from_file(&config)?;
@@ -214,6 +165,52 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+/// The new key file of `keygen` and `rekey`: where it goes, its passphrase and its cost.
+#[derive(Debug, clap::Args)]
+struct NewKeyFile {
+    /// Where to write the key file (never overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// Read the passphrase from this file.
+    #[arg(long, conflicts_with = "passphrase_env")]
+    passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from this environment variable.
+    #[arg(long, default_value = DEFAULT_PASSPHRASE_ENV)]
+    passphrase_env: String,
+    /// Argon2id memory in KiB; at least 19456 (19 MiB, OWASP's minimum for Argon2id), the
+    /// default.
+    #[arg(long, default_value_t = KdfCost::MINIMUM.memory_kib)]
+    kdf_memory_kib: u32,
+    /// Argon2id passes; at least 2 (OWASP's minimum with 19 MiB), the default.
+    #[arg(long, default_value_t = KdfCost::MINIMUM.iterations)]
+    kdf_iterations: u32,
+}
+
+impl NewKeyFile {
+    /// The cost, refused below the minimum before the passphrase is read; then the passphrase.
+    fn cost_and_passphrase(
+        &self,
+    ) -> anyhow::Result<(KdfCost, covenant_signer::keyfile::Passphrase)> {
+        let cost = checked_cost(&self.out, self.kdf_memory_kib, self.kdf_iterations)?;
+        let passphrase =
+            passphrase_source(self.passphrase_file.clone(), self.passphrase_env.clone()).read()?;
+        Ok((cost, passphrase))
+    }
+
+    /// Writes `key` to [`Self::out`] and prints its public key.
+    fn write(
+        &self,
+        key: &CovenantKey,
+        passphrase: &covenant_signer::keyfile::Passphrase,
+        cost: KdfCost,
+    ) -> anyhow::Result<()> {
+        key.save(&self.out, passphrase, cost)
+            .with_context(|| format!("cannot create key file {}", self.out.display()))?;
+        println!("{}", hex::encode(key.public_key().serialize()));
+        Ok(())
     }
 }
 
