@@ -9,49 +9,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use bitcoin::hashes::Hash;
-use bitcoin::{Amount, OutPoint, Transaction, Txid};
 use covenant_signer::auth::HmacKey;
-use covenant_signer::chain::MemoryChain;
-use covenant_signer::fixture::{Fixture, FixtureShape};
-use covenant_signer::keystore::KeyBackend;
 use covenant_signer::request::{SignRequest, SignResponseJson};
 use reqwest::StatusCode;
 
-const TIME: u16 = 1000;
-const AMOUNT: Amount = Amount::from_sat(100_000);
-
-struct Setup {
-    fx: Fixture,
-    chain: Arc<MemoryChain>,
-    staking_tx: Transaction,
-}
-
-fn setup() -> Setup {
-    let fx = Fixture::new(FixtureShape::default(), 11).unwrap();
-    let funding = OutPoint::new(Txid::from_byte_array([3; 32]), 0);
-    let staking_tx = fx.staking_tx(funding, AMOUNT, TIME, None).unwrap();
-    let chain = Arc::new(MemoryChain::new(300));
-    chain.confirm(staking_tx.clone(), 200);
-    Setup {
-        fx,
-        chain,
-        staking_tx,
-    }
-}
-
-async fn start(s: &Setup, extra: &str) -> common::Running {
-    let backend = KeyBackend::File(s.fx.member_covenant_key(0).unwrap());
-    common::start(
-        common::config(extra),
-        s.fx.params.clone(),
-        s.chain.clone(),
-        backend,
-    )
-    .await
-}
+use common::{setup, start_member_0 as start, Setup, AMOUNT, TIME};
 
 fn valid(s: &Setup) -> SignRequest {
     s.fx.request(&s.staking_tx, TIME, 0).unwrap()

@@ -4,8 +4,11 @@
 
 use std::sync::Arc;
 
-use covenant_signer::chain::ChainView;
+use bitcoin::hashes::Hash;
+use bitcoin::{Amount, OutPoint, Transaction, Txid};
+use covenant_signer::chain::{ChainView, MemoryChain};
 use covenant_signer::config::Config;
+use covenant_signer::fixture::{Fixture, FixtureShape};
 use covenant_signer::keystore::KeyBackend;
 use covenant_signer::request::SignRequest;
 use staking_core::params::GlobalParams;
@@ -87,4 +90,34 @@ pub async fn start(
 /// The JSON body of a request.
 pub fn body(request: &SignRequest) -> String {
     serde_json::to_string(&request.to_json()).expect("serialisable")
+}
+
+/// The staking tx's timelock and amount in [`setup`].
+pub const TIME: u16 = 1000;
+pub const AMOUNT: Amount = Amount::from_sat(100_000);
+
+/// A committee fixture and an in-memory chain in which one staking tx is confirmed.
+pub struct Setup {
+    pub fx: Fixture,
+    pub chain: Arc<MemoryChain>,
+    pub staking_tx: Transaction,
+}
+
+pub fn setup() -> Setup {
+    let fx = Fixture::new(FixtureShape::default(), 11).unwrap();
+    let funding = OutPoint::new(Txid::from_byte_array([3; 32]), 0);
+    let staking_tx = fx.staking_tx(funding, AMOUNT, TIME, None).unwrap();
+    let chain = Arc::new(MemoryChain::new(300));
+    chain.confirm(staking_tx.clone(), 200);
+    Setup {
+        fx,
+        chain,
+        staking_tx,
+    }
+}
+
+/// A server holding committee member 0's key over `s`'s chain; `extra` is appended TOML.
+pub async fn start_member_0(s: &Setup, extra: &str) -> Running {
+    let backend = KeyBackend::File(s.fx.member_covenant_key(0).unwrap());
+    start(config(extra), s.fx.params.clone(), s.chain.clone(), backend).await
 }
